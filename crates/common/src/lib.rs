@@ -1,0 +1,13 @@
+//! Shared ground for every Tern crate: configuration, address types, secrets, TLS and the
+//! listener runtime.
+//!
+//! Implementation notes:
+//! - Nothing here touches the store or speaks a mail protocol; protocol crates plug their
+//!   sessions into the listener runtime.
+#![forbid(unsafe_code)]
+
+pub mod address;
+pub mod secret;
+
+pub use address::{Address, AddressError, Domain};
+pub use secret::Secret;
