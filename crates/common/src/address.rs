@@ -60,7 +60,9 @@ impl FromStr for Domain {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || !c.is_ascii())
             {
-                return Err(AddressError::Domain("label has a character other than letters, digits and '-'"));
+                return Err(AddressError::Domain(
+                    "label has a character other than letters, digits and '-'",
+                ));
             }
         }
         Ok(Domain(name))
@@ -107,7 +109,11 @@ impl Address {
 
     /// The lookup key: lowercase local part and domain, local part quoted only if it must be.
     pub fn normalized(&self) -> String {
-        format!("{}@{}", render_local(&self.local.to_lowercase()), self.domain)
+        format!(
+            "{}@{}",
+            render_local(&self.local.to_lowercase()),
+            self.domain
+        )
     }
 
     /// Splits the local part at the first `separator` (sub-addressing, RFC 5233):
@@ -143,7 +149,10 @@ fn is_atext(c: char) -> bool {
 }
 
 fn is_dot_string(local: &str) -> bool {
-    !local.is_empty() && local.split('.').all(|atom| !atom.is_empty() && atom.chars().all(is_atext))
+    !local.is_empty()
+        && local
+            .split('.')
+            .all(|atom| !atom.is_empty() && atom.chars().all(is_atext))
 }
 
 /// `Local-part = Dot-string / Quoted-string` (RFC 5321 §4.1.2).
@@ -232,14 +241,23 @@ mod tests {
         assert_eq!(a.local(), "john doe");
         assert_eq!(a.to_string(), r#""john doe"@example.com"#);
         // A quoted local part that needs no quotes is the same mailbox as the plain one.
-        assert_eq!(addr(r#""john"@example.com"#).normalized(), "john@example.com");
+        assert_eq!(
+            addr(r#""john"@example.com"#).normalized(),
+            "john@example.com"
+        );
     }
 
     #[test]
     fn relay_tricks_stay_local_parts() {
         // RFC 5321 §3.6.1 source routes and %-hacks are just characters of the local part.
-        assert_eq!(addr("user%other.test@example.com").local(), "user%other.test");
-        assert_eq!(addr(r#""user@other.test"@example.com"#).domain().as_str(), "example.com");
+        assert_eq!(
+            addr("user%other.test@example.com").local(),
+            "user%other.test"
+        );
+        assert_eq!(
+            addr(r#""user@other.test"@example.com"#).domain().as_str(),
+            "example.com"
+        );
     }
 
     #[test]
@@ -250,7 +268,10 @@ mod tests {
 
     #[test]
     fn subaddress_splits_at_first_separator() {
-        assert_eq!(addr("user+tag+x@example.com").subaddress('+'), Some(("user", "tag+x")));
+        assert_eq!(
+            addr("user+tag+x@example.com").subaddress('+'),
+            Some(("user", "tag+x"))
+        );
         assert_eq!(addr("+tag@example.com").subaddress('+'), None);
         assert_eq!(addr("user@example.com").subaddress('+'), None);
     }
@@ -281,6 +302,9 @@ mod tests {
 
     #[test]
     fn domain_trailing_dot_is_dropped() {
-        assert_eq!("Example.com.".parse::<Domain>().map(|d| d.to_string()), Ok("example.com".to_owned()));
+        assert_eq!(
+            "Example.com.".parse::<Domain>().map(|d| d.to_string()),
+            Ok("example.com".to_owned())
+        );
     }
 }
