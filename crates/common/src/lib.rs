@@ -7,7 +7,10 @@
 #![forbid(unsafe_code)]
 
 pub mod address;
+pub mod config;
+pub mod listener;
 pub mod secret;
+pub mod tls;
 
 pub use address::{Address, AddressError, Domain};
 pub use secret::Secret;

@@ -1,1 +1,375 @@
+//! `tern-store`: the only crate of Tern that touches persistence.
+//!
+//! The API speaks mail (domains, accounts, mailboxes, messages, flags), never SQL. It is backend-neutral:
+//! internally [`Store`] holds an `enum Backend { Sqlite(..) }`; a PostgreSQL backend will be added as a
+//! second variant, so no backend type appears in the public API (backend errors become strings in
+//! [`StoreError`]).
+//!
+//! # Implementation notes
+//!
+//! Invariants this crate keeps, and every change must keep:
+//!
+//! - **Durability before the reply.** A mutating call returns only after the transaction holding its
+//!   writes has committed (SQLite WAL, `synchronous=FULL`). A message's bytes are durable no later than its
+//!   metadata: blobs of at most `inline_blob_max` bytes live inside the `blobs` table (one WAL fsync covers
+//!   both), larger ones are files written to `blob_dir/tmp/`, fsync'd, renamed to `blob_dir/ab/cdef…`, and
+//!   the target directory fsync'd — all before the COMMIT of the batch that references them.
+//! - **Group commit.** One writer thread owns the write connection. Mutating calls become jobs; the writer
+//!   takes one, gathers more for `group_commit_window` (at most 256), runs each in its own SAVEPOINT (a
+//!   failing job is rolled back alone and gets its own error), COMMITs once, then answers everyone. If the
+//!   COMMIT fails every caller of the batch gets an error. [`Store::stats`] counts commits and jobs.
+//! - **Reads** run on a small pool of read-only connections in `spawn_blocking`; multi-statement reads use
+//!   one read transaction (a consistent snapshot). No lock is held across an `.await`.
+//! - **UIDs** strictly increase per mailbox and are never reused: `uidnext` only grows and is allocated
+//!   inside the writing transaction. **UIDVALIDITY** comes from a store-wide counter seeded from the clock,
+//!   so it is unique and increasing even when a mailbox is deleted and recreated within one second.
+//! - **MODSEQ**: every mutating operation bumps the highestmodseq of each mailbox it changes by exactly one
+//!   and stamps every row and tombstone it writes with that value (RFC 7162 allows messages changed by one
+//!   operation to share a mod-sequence). An operation that changes nothing (a no-op STORE, an EXPUNGE with
+//!   nothing `\Deleted`) does not bump. Expunged messages leave tombstones `(mailbox, uid, modseq)` for
+//!   QRESYNC VANISHED until the mailbox is deleted.
+//! - **Blobs** are content-addressed ([`BlobId`] = hex SHA-256) and stored once; `refcount` equals the
+//!   number of message rows referencing the blob. At zero the row is deleted in the transaction and the file
+//!   unlinked after the COMMIT. On open, temp files and blob files without a row are removed (crash
+//!   leftovers); [`Store::check_integrity`] verifies all of the above.
+//! - **Change bus**: [`Change`]s are published only after the COMMIT that made them succeeded, never for a
+//!   rolled-back job. Per-account channels are created on first [`Store::subscribe`].
+//! - **Names**: domain names are lowercased; account and alias addresses get a lowercase domain part
+//!   (callers pass otherwise normalised, validated strings). Mailbox names use `/` as hierarchy separator;
+//!   `INBOX` (any case, also as a parent) is stored uppercase; INBOX cannot be renamed or deleted
+//!   ([`StoreError::Inbox`]).
 #![forbid(unsafe_code)]
+
+mod blob;
+mod bus;
+mod error;
+mod sqlite;
+mod types;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::broadcast;
+
+pub use blob::BlobId;
+pub use bus::{Change, ChangeKind};
+pub use error::{Result, StoreError};
+pub use types::{
+    Account, AccountId, Alias, Appended, BlobInfo, Changes, Delivery, Domain, DomainId, FlagOp,
+    FlagUpdate, Flags, Mailbox, MailboxId, MailboxStatus, MessageMeta, MessageRecord, ModSeq,
+    NewAccount, SpecialUse, StoreOptions, StoreStats, SystemFlags, Uid, UidValidity,
+};
+
+use sqlite::SqliteBackend;
+
+// `Store` is shared between tasks and threads.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Store>();
+};
+
+enum Backend {
+    Sqlite(SqliteBackend),
+}
+
+/// Handle to the store; cheap to clone, `Send + Sync`.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Backend>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &*self.inner {
+            Backend::Sqlite(_) => f.write_str("Store(sqlite)"),
+        }
+    }
+}
+
+/// Forwards a call to the backend.
+macro_rules! backend {
+    ($self:ident . $method:ident ( $($arg:expr),* )) => {
+        match &*$self.inner {
+            Backend::Sqlite(b) => b.$method($($arg),*).await,
+        }
+    };
+}
+
+impl Store {
+    /// Opens (creating if needed) the embedded store, applies pending migrations, removes crash leftovers
+    /// from the blob directory, and starts the writer thread.
+    pub async fn open(options: StoreOptions) -> Result<Store> {
+        let backend = SqliteBackend::open(options).await?;
+        Ok(Store {
+            inner: Arc::new(Backend::Sqlite(backend)),
+        })
+    }
+
+    /// Finishes the queued writes and stops the writer; later mutating calls fail with
+    /// [`StoreError::Closed`]. Dropping the last handle does the same without waiting.
+    pub async fn close(&self) {
+        backend!(self.close())
+    }
+
+    /// Writer counters (commits, jobs).
+    pub fn stats(&self) -> StoreStats {
+        match &*self.inner {
+            Backend::Sqlite(b) => b.stats(),
+        }
+    }
+
+    /// Runs the database integrity check plus the store's own invariants (blob refcounts = referencing rows,
+    /// blob files present, UIDs below UIDNEXT, MODSEQs at most HIGHESTMODSEQ); [`StoreError::Corrupt`] lists
+    /// the problems found.
+    pub async fn check_integrity(&self) -> Result<()> {
+        backend!(self.check_integrity())
+    }
+
+    /// Receives the committed changes of `account`'s mailboxes from now on.
+    pub fn subscribe(&self, account: AccountId) -> broadcast::Receiver<Change> {
+        match &*self.inner {
+            Backend::Sqlite(b) => b.subscribe(account),
+        }
+    }
+
+    // ---- directory ----
+
+    /// Adds a hosted domain (lowercased). [`StoreError::AlreadyExists`] if present.
+    pub async fn add_domain(&self, name: &str) -> Result<DomainId> {
+        backend!(self.add_domain(name))
+    }
+
+    /// All domains, by name.
+    pub async fn domains(&self) -> Result<Vec<Domain>> {
+        backend!(self.domains())
+    }
+
+    /// The domain called `name` (case-insensitive).
+    pub async fn domain(&self, name: &str) -> Result<Option<Domain>> {
+        backend!(self.domain(name))
+    }
+
+    /// Removes a domain: [`StoreError::InUse`] while accounts or aliases use it, NotFound if absent.
+    pub async fn remove_domain(&self, name: &str) -> Result<()> {
+        backend!(self.remove_domain(name))
+    }
+
+    /// Sets or clears the catch-all address of a domain (NotFound if absent).
+    pub async fn set_catch_all(&self, domain: &str, target: Option<&str>) -> Result<()> {
+        backend!(self.set_catch_all(domain, target))
+    }
+
+    /// Adds an account and, in the same transaction, its default mailboxes (INBOX, Drafts, Sent, Trash,
+    /// Junk, Archive with their special-use attributes, all subscribed). NotFound if the domain does not
+    /// exist, AlreadyExists if the address is taken.
+    pub async fn add_account(&self, new: NewAccount) -> Result<AccountId> {
+        backend!(self.add_account(new))
+    }
+
+    /// The account with this id.
+    pub async fn account(&self, id: AccountId) -> Result<Option<Account>> {
+        backend!(self.account(id))
+    }
+
+    /// The account with this address (the domain part is matched case-insensitively).
+    pub async fn account_by_address(&self, address: &str) -> Result<Option<Account>> {
+        backend!(self.account_by_address(address))
+    }
+
+    /// All accounts, or those of one domain (NotFound if that domain does not exist), by address.
+    pub async fn accounts(&self, domain: Option<&str>) -> Result<Vec<Account>> {
+        backend!(self.accounts(domain))
+    }
+
+    /// Replaces the password hash and SCRAM keys of an account.
+    pub async fn set_password(
+        &self,
+        id: AccountId,
+        password_hash: &str,
+        scram_sha256: Option<&str>,
+    ) -> Result<()> {
+        backend!(self.set_password(id, password_hash, scram_sha256))
+    }
+
+    /// Removes an account with its mailboxes and messages (releasing blobs). Aliases are strings and stay.
+    pub async fn remove_account(&self, id: AccountId) -> Result<()> {
+        backend!(self.remove_account(id))
+    }
+
+    /// Adds an alias; the domain of `source` must exist (NotFound), a duplicate pair is AlreadyExists.
+    pub async fn add_alias(&self, source: &str, target: &str) -> Result<()> {
+        backend!(self.add_alias(source, target))
+    }
+
+    /// All aliases, or those whose source is in `domain` (NotFound if it does not exist).
+    pub async fn aliases(&self, domain: Option<&str>) -> Result<Vec<Alias>> {
+        backend!(self.aliases(domain))
+    }
+
+    /// Targets of an alias source, sorted (empty if none).
+    pub async fn alias_targets(&self, source: &str) -> Result<Vec<String>> {
+        backend!(self.alias_targets(source))
+    }
+
+    /// Removes one alias pair, or every target of `source` if `target` is `None`; NotFound if nothing
+    /// was removed.
+    pub async fn remove_alias(&self, source: &str, target: Option<&str>) -> Result<()> {
+        backend!(self.remove_alias(source, target))
+    }
+
+    // ---- mailboxes ----
+
+    /// Creates a mailbox (subscribed). AlreadyExists on a duplicate name (INBOX matched case-insensitively),
+    /// NotFound for an unknown account, Invalid for an empty name or empty hierarchy level.
+    pub async fn create_mailbox(
+        &self,
+        account: AccountId,
+        name: &str,
+        special_use: Option<SpecialUse>,
+    ) -> Result<MailboxId> {
+        backend!(self.create_mailbox(account, name, special_use))
+    }
+
+    /// The mailboxes of an account, by name.
+    pub async fn mailboxes(&self, account: AccountId) -> Result<Vec<Mailbox>> {
+        backend!(self.mailboxes(account))
+    }
+
+    /// One mailbox.
+    pub async fn mailbox(&self, id: MailboxId) -> Result<Option<Mailbox>> {
+        backend!(self.mailbox(id))
+    }
+
+    /// A mailbox by name (INBOX case-insensitive).
+    pub async fn mailbox_by_name(&self, account: AccountId, name: &str) -> Result<Option<Mailbox>> {
+        backend!(self.mailbox_by_name(account, name))
+    }
+
+    /// Renames a mailbox and its children (`a/b` follows `a`). [`StoreError::Inbox`] for INBOX,
+    /// AlreadyExists if any resulting name is taken, Invalid when renaming below itself.
+    pub async fn rename_mailbox(&self, id: MailboxId, new_name: &str) -> Result<()> {
+        backend!(self.rename_mailbox(id, new_name))
+    }
+
+    /// Deletes a mailbox with its messages (releasing blobs) and tombstones; children stay.
+    /// [`StoreError::Inbox`] for INBOX.
+    pub async fn delete_mailbox(&self, id: MailboxId) -> Result<()> {
+        backend!(self.delete_mailbox(id))
+    }
+
+    /// Sets the subscription of a mailbox.
+    pub async fn set_subscribed(&self, id: MailboxId, subscribed: bool) -> Result<()> {
+        backend!(self.set_subscribed(id, subscribed))
+    }
+
+    /// STATUS counters of a mailbox.
+    pub async fn mailbox_status(&self, id: MailboxId) -> Result<MailboxStatus> {
+        backend!(self.mailbox_status(id))
+    }
+
+    // ---- messages ----
+
+    /// Stores one message in every target mailbox in one transaction: the blob once (refcount = number of
+    /// targets), one row per target. All or nothing: an unknown target fails the whole delivery.
+    pub async fn deliver(&self, delivery: Delivery) -> Result<Vec<Appended>> {
+        backend!(self.deliver(delivery))
+    }
+
+    /// [`Store::deliver`] to a single mailbox (IMAP APPEND).
+    pub async fn append(
+        &self,
+        mailbox: MailboxId,
+        bytes: Bytes,
+        flags: Flags,
+        internal_date: i64,
+        meta: MessageMeta,
+    ) -> Result<Appended> {
+        let delivery = Delivery {
+            bytes,
+            internal_date,
+            meta,
+            targets: vec![(mailbox, flags)],
+        };
+        let mut appended = self.deliver(delivery).await?;
+        appended
+            .pop()
+            .ok_or_else(|| StoreError::Database("delivery stored no copy".into()))
+    }
+
+    /// The bytes of a blob (NotFound if no message references it any more).
+    pub async fn read_blob(&self, id: &BlobId) -> Result<Bytes> {
+        backend!(self.read_blob(id))
+    }
+
+    /// Size, refcount and placement of a blob, `None` if absent (doctor/admin use).
+    pub async fn blob_info(&self, id: &BlobId) -> Result<Option<BlobInfo>> {
+        backend!(self.blob_info(id))
+    }
+
+    /// The messages of a mailbox in UID order (NotFound for an unknown mailbox).
+    pub async fn messages(&self, mailbox: MailboxId) -> Result<Vec<MessageRecord>> {
+        backend!(self.messages(mailbox))
+    }
+
+    /// One message.
+    pub async fn message(&self, mailbox: MailboxId, uid: Uid) -> Result<Option<MessageRecord>> {
+        backend!(self.message(mailbox, uid))
+    }
+
+    /// IMAP STORE with RFC 7162 CONDSTORE semantics: a message whose modseq exceeds `unchanged_since` is
+    /// left alone and listed in `failed_unchanged_since`; a change that alters nothing keeps its modseq.
+    /// Unknown UIDs are ignored. `updated` lists only messages whose flags actually changed.
+    pub async fn store_flags(
+        &self,
+        mailbox: MailboxId,
+        uids: &[Uid],
+        op: FlagOp,
+        flags: &Flags,
+        unchanged_since: Option<ModSeq>,
+    ) -> Result<FlagUpdate> {
+        backend!(self.store_flags(mailbox, uids, op, flags, unchanged_since))
+    }
+
+    /// Removes the messages flagged `\Deleted` (only among `uids` if given), leaves tombstones, releases
+    /// blobs. Returns the expunged UIDs ascending.
+    pub async fn expunge(&self, mailbox: MailboxId, uids: Option<&[Uid]>) -> Result<Vec<Uid>> {
+        backend!(self.expunge(mailbox, uids))
+    }
+
+    /// Removes the given messages regardless of their flags in one transaction (POP3 QUIT in the UPDATE
+    /// state), leaving tombstones and releasing blobs like [`Store::expunge`]. Unknown UIDs are ignored.
+    /// Returns the removed UIDs ascending.
+    pub async fn remove_messages(&self, mailbox: MailboxId, uids: &[Uid]) -> Result<Vec<Uid>> {
+        backend!(self.remove_messages(mailbox, uids))
+    }
+
+    /// Copies messages (sharing blobs) and returns (source UID, new UID) pairs in source UID order
+    /// (RFC 4315 COPYUID). Unknown UIDs are ignored.
+    pub async fn copy(
+        &self,
+        from: MailboxId,
+        uids: &[Uid],
+        to: MailboxId,
+    ) -> Result<Vec<(Uid, Uid)>> {
+        backend!(self.copy(from, uids, to))
+    }
+
+    /// RFC 6851 MOVE: copy plus expunge of the sources (regardless of `\Deleted`) in one transaction,
+    /// leaving tombstones in the source.
+    pub async fn move_messages(
+        &self,
+        from: MailboxId,
+        uids: &[Uid],
+        to: MailboxId,
+    ) -> Result<Vec<(Uid, Uid)>> {
+        backend!(self.move_messages(from, uids, to))
+    }
+
+    /// Messages changed and UIDs expunged after `since` (CONDSTORE CHANGEDSINCE, QRESYNC VANISHED).
+    pub async fn changes_since(&self, mailbox: MailboxId, since: ModSeq) -> Result<Changes> {
+        backend!(self.changes_since(mailbox, since))
+    }
+}
+
+#[cfg(test)]
+mod tests;

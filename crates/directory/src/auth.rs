@@ -1,0 +1,309 @@
+//! Logins: [`Directory::authenticate`] (user name + password, used by PLAIN, LOGIN, POP3
+//! USER/PASS and IMAP LOGIN) and [`SaslExchange`], the async driver of the sans-IO SASL
+//! mechanisms for the protocol crates.
+
+use std::net::IpAddr;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use tern_common::{Address, Secret};
+use tracing::{debug, info};
+
+use crate::password::{self, ScramCredentials, hmac_sha256, nonzero_iterations};
+use crate::sasl::{LoginServer, LoginStep, Mechanism, SaslError, ScramServer, parse_plain};
+use crate::{Account, AuthError, Directory};
+
+/// What to send the client after a step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaslStep {
+    /// Send this challenge (`334 <base64>` / `+ <base64>`) and feed the reply to `step`.
+    Challenge(Vec<u8>),
+    /// Logged in. `final_data` is the server's additional data on success (SCRAM's `v=`),
+    /// to be sent as RFC 4954 / RFC 9051 allow.
+    Success {
+        account: Account,
+        final_data: Option<Vec<u8>>,
+    },
+}
+
+/// One SASL authentication exchange, created by [`Directory::sasl`].
+pub struct SaslExchange {
+    directory: Directory,
+    client_ip: IpAddr,
+    mechanism: Mechanism,
+    state: State,
+}
+
+enum State {
+    Plain { challenged: bool },
+    Login(LoginServer),
+    ScramStart { challenged: bool },
+    ScramFinal(Box<ScramPending>),
+    Done,
+}
+
+/// SCRAM between server-first and client-final (boxed: much larger than the other states).
+struct ScramPending {
+    server: ScramServer,
+    username: String,
+    account: Option<Account>,
+}
+
+impl std::fmt::Debug for SaslExchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SaslExchange")
+            .field("mechanism", &self.mechanism)
+            .field("client_ip", &self.client_ip)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SaslExchange {
+    pub fn mechanism(&self) -> Mechanism {
+        self.mechanism
+    }
+
+    /// Feeds the client's decoded response; `None` when the client gave no initial response
+    /// (then the first step answers with the mechanism's initial challenge). An error ends
+    /// the exchange.
+    pub async fn step(&mut self, response: Option<&[u8]>) -> Result<SaslStep, AuthError> {
+        let state = std::mem::replace(&mut self.state, State::Done);
+        let result = self.advance(state, response).await;
+        if result.is_err() {
+            self.state = State::Done;
+        }
+        result
+    }
+
+    async fn advance(
+        &mut self,
+        state: State,
+        response: Option<&[u8]>,
+    ) -> Result<SaslStep, AuthError> {
+        let directory = self.directory.clone();
+        let ip = self.client_ip;
+        match (state, response) {
+            (State::Plain { challenged: false }, None) => {
+                self.state = State::Plain { challenged: true };
+                Ok(SaslStep::Challenge(Vec::new()))
+            }
+            (State::Plain { .. }, Some(message)) => {
+                let credentials = parse_plain(message)?;
+                let account = directory
+                    .authenticate(&credentials.username, &credentials.password, ip)
+                    .await?;
+                Ok(success(account, None))
+            }
+            (State::Login(mut login), response) => match login.step(response)? {
+                LoginStep::Challenge(challenge) => {
+                    self.state = State::Login(login);
+                    Ok(SaslStep::Challenge(challenge.to_vec()))
+                }
+                LoginStep::Credentials(credentials) => {
+                    let account = directory
+                        .authenticate(&credentials.username, &credentials.password, ip)
+                        .await?;
+                    Ok(success(account, None))
+                }
+            },
+            (State::ScramStart { challenged: false }, None) => {
+                self.state = State::ScramStart { challenged: true };
+                Ok(SaslStep::Challenge(Vec::new()))
+            }
+            (State::ScramStart { .. }, Some(message)) => {
+                let mut server = ScramServer::new()?;
+                let first = server.client_first(message)?;
+                let username = login_key(&first.username);
+                directory.check_throttle(&username, ip)?;
+                let account = directory.account_for_login(&username).await?;
+                let credentials = match account.as_ref().map(|a| a.scram_sha256.as_deref()) {
+                    Some(Some(stored)) => match ScramCredentials::parse(stored) {
+                        Ok(credentials) => credentials,
+                        Err(_) => {
+                            tracing::warn!(user = %username, "stored SCRAM credentials are malformed");
+                            directory.decoy_credentials(&username)
+                        }
+                    },
+                    Some(None) => {
+                        debug!(user = %username, "account has no SCRAM credentials; set its password again");
+                        directory.decoy_credentials(&username)
+                    }
+                    None => directory.decoy_credentials(&username),
+                };
+                let server_first = server.server_first(&credentials)?;
+                self.state = State::ScramFinal(Box::new(ScramPending {
+                    server,
+                    username,
+                    account,
+                }));
+                Ok(SaslStep::Challenge(server_first))
+            }
+            (State::ScramFinal(pending), Some(message)) => {
+                let ScramPending {
+                    mut server,
+                    username,
+                    account,
+                } = *pending;
+                match (server.client_final(message), account) {
+                    (Ok(server_final), Some(account)) => {
+                        directory.login_succeeded(&username);
+                        Ok(success(account, Some(server_final)))
+                    }
+                    (Ok(_), None) | (Err(SaslError::InvalidProof), _) => {
+                        directory.login_failed(&username, ip, Instant::now());
+                        Err(AuthError::Failed)
+                    }
+                    (Err(e), _) => Err(e.into()),
+                }
+            }
+            _ => Err(AuthError::Malformed(SaslError::UnexpectedStep)),
+        }
+    }
+}
+
+fn success(account: Account, final_data: Option<Vec<u8>>) -> SaslStep {
+    SaslStep::Success {
+        account,
+        final_data,
+    }
+}
+
+/// The throttling and lookup key of a login name: the normalised address if it parses, else
+/// the lowercased text (which matches no account).
+fn login_key(username: &str) -> String {
+    match username.trim().parse::<Address>() {
+        Ok(address) => address.normalized(),
+        Err(_) => username.trim().to_lowercase(),
+    }
+}
+
+impl Directory {
+    /// Starts a SASL exchange for a client at `client_ip`.
+    pub fn sasl(&self, mechanism: Mechanism, client_ip: IpAddr) -> SaslExchange {
+        let state = match mechanism {
+            Mechanism::Plain => State::Plain { challenged: false },
+            Mechanism::Login => State::Login(LoginServer::new()),
+            Mechanism::ScramSha256 => State::ScramStart { challenged: false },
+        };
+        SaslExchange {
+            directory: self.clone(),
+            client_ip,
+            mechanism,
+            state,
+        }
+    }
+
+    /// Verifies a user name (the account's address) and password, with throttling and the
+    /// verification cache. Unknown user and wrong password both give [`AuthError::Failed`].
+    pub async fn authenticate(
+        &self,
+        username: &str,
+        password: &Secret,
+        client_ip: IpAddr,
+    ) -> Result<Account, AuthError> {
+        let key = login_key(username);
+        self.check_throttle(&key, client_ip)?;
+        let account = self.account_for_login(&key).await?;
+        // A password SASLprep refuses cannot match; it still costs a verification.
+        let prepared = password::prepare(password.expose()).ok();
+        if let (Some(account), Some(prepared)) = (&account, &prepared)
+            && self.inner.cache.hit(
+                &key,
+                account.id,
+                &account.password_hash,
+                prepared,
+                Instant::now(),
+            )
+        {
+            self.inner.cache_hits.fetch_add(1, Ordering::Relaxed);
+            self.login_succeeded(&key);
+            return Ok(account.clone());
+        }
+        let phc = match &account {
+            Some(account) => account.password_hash.clone(),
+            None => self.dummy_hash().await?,
+        };
+        let candidate = prepared.clone().unwrap_or_default();
+        self.inner
+            .password_verifications
+            .fetch_add(1, Ordering::Relaxed);
+        let matched = self
+            .blocking_hash(move || password::verify_password(&candidate, &phc))
+            .await
+            .map_err(AuthError::Temporary)?;
+        match (account, prepared) {
+            (Some(account), Some(prepared)) if matched => {
+                self.inner.cache.insert(
+                    &key,
+                    account.id,
+                    &account.password_hash,
+                    &prepared,
+                    Instant::now(),
+                );
+                self.login_succeeded(&key);
+                Ok(account)
+            }
+            _ => {
+                self.login_failed(&key, client_ip, Instant::now());
+                Err(AuthError::Failed)
+            }
+        }
+    }
+
+    fn check_throttle(&self, key: &str, ip: IpAddr) -> Result<(), AuthError> {
+        self.inner
+            .throttle
+            .check(key, ip, Instant::now())
+            .map_err(|retry_after| {
+                info!(user = %key, %ip, ?retry_after, "login throttled");
+                AuthError::Throttled { retry_after }
+            })
+    }
+
+    async fn account_for_login(&self, key: &str) -> Result<Option<Account>, AuthError> {
+        Ok(self.inner.store.account_by_address(key).await?)
+    }
+
+    fn login_succeeded(&self, key: &str) {
+        self.inner.throttle.record_success(key);
+        debug!(user = %key, "login succeeded");
+    }
+
+    fn login_failed(&self, key: &str, ip: IpAddr, now: Instant) {
+        self.inner.throttle.record_failure(key, ip, now);
+        self.inner.auth_failures.fetch_add(1, Ordering::Relaxed);
+        info!(user = %key, %ip, "login failed");
+    }
+
+    /// A PHC string with the configured parameters that no password matches, so an unknown
+    /// user costs as much as a known one.
+    async fn dummy_hash(&self) -> Result<String, AuthError> {
+        let params = self.inner.config.argon2;
+        self.inner
+            .dummy_hash
+            .get_or_try_init(|| async move {
+                let secret = password::random_bytes::<16>()
+                    .map_err(|e| AuthError::Temporary(e.to_string()))?;
+                let random: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+                tokio::task::spawn_blocking(move || password::hash_password(&random, params))
+                    .await
+                    .map_err(|e| AuthError::Temporary(e.to_string()))?
+                    .map_err(|e| AuthError::Temporary(e.to_string()))
+            })
+            .await
+            .cloned()
+    }
+
+    /// SCRAM credentials for a user without real ones: salt derived from the name (stable,
+    /// so repeated probes look like a real user), keys no proof can match.
+    fn decoy_credentials(&self, username: &str) -> ScramCredentials {
+        let salt = hmac_sha256(&self.inner.decoy_key, username.as_bytes());
+        let keys = hmac_sha256(&self.inner.decoy_key, &salt);
+        ScramCredentials {
+            iterations: nonzero_iterations(password::SCRAM_ITERATIONS).get(),
+            salt: salt[..16].to_vec(),
+            stored_key: keys,
+            server_key: keys,
+        }
+    }
+}

@@ -1,0 +1,460 @@
+//! The embedded SQLite backend: one writer thread (group commit) and a pool of read-only connections.
+
+mod blobs;
+mod directory;
+mod mailbox;
+mod message;
+mod schema;
+mod writer;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use rusqlite::{Connection, OptionalExtension};
+use tokio::sync::broadcast;
+
+use self::writer::{JobCtx, Writer};
+use crate::blob::{BlobFiles, BlobId};
+use crate::bus::{Bus, Change};
+use crate::error::{Result, StoreError};
+use crate::types::*;
+
+/// Maps backend errors to [`StoreError`] without exposing them.
+pub(crate) trait SqlExt<T> {
+    fn db(self) -> Result<T>;
+}
+
+impl<T> SqlExt<T> for rusqlite::Result<T> {
+    fn db(self) -> Result<T> {
+        self.map_err(|e| match e {
+            rusqlite::Error::SqliteFailure(f, _)
+                if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+            {
+                StoreError::AlreadyExists
+            }
+            rusqlite::Error::SqliteFailure(f, _)
+                if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+            {
+                StoreError::AlreadyExists
+            }
+            e => StoreError::Database(e.to_string()),
+        })
+    }
+}
+
+pub(crate) fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Idle read-only connections; one is taken per read inside `spawn_blocking`.
+struct ReadPool {
+    path: std::path::PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+/// Idle connections kept; more are opened under load and closed afterwards.
+const MAX_IDLE_READERS: usize = 4;
+
+impl ReadPool {
+    fn idle(&self) -> MutexGuard<'_, Vec<Connection>> {
+        // A panic while holding the lock leaves at worst a connection fewer in the vector.
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+pub(crate) struct SqliteBackend {
+    writer: Writer,
+    readers: Arc<ReadPool>,
+    files: Arc<BlobFiles>,
+    bus: Arc<Bus>,
+    inline_blob_max: usize,
+}
+
+impl SqliteBackend {
+    pub(crate) async fn open(options: StoreOptions) -> Result<SqliteBackend> {
+        let files = Arc::new(BlobFiles::new(options.blob_dir.clone()));
+        let files2 = Arc::clone(&files);
+        let db_path = options.db_path.clone();
+        let conn = tokio::task::spawn_blocking(move || -> Result<Connection> {
+            if let Some(parent) = db_path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            let mut conn = schema::open_writer(&db_path)?;
+            schema::migrate(&mut conn)?;
+            // Crash leftovers: temp files are gone after init; files without a file-blob row are removed.
+            for id in files2.init()? {
+                let referenced: Option<bool> = conn
+                    .query_row(
+                        "SELECT data IS NULL FROM blobs WHERE hash = ?1",
+                        [id.as_str()],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .db()?;
+                if referenced != Some(true) {
+                    tracing::info!(blob = %id, "removing orphan blob file");
+                    files2.remove(&id)?;
+                }
+            }
+            Ok(conn)
+        })
+        .await
+        .map_err(|_| StoreError::Closed)??;
+        let bus = Arc::new(Bus::default());
+        let writer = Writer::start(
+            conn,
+            options.group_commit_window,
+            Arc::clone(&files),
+            Arc::clone(&bus),
+        )?;
+        let readers = Arc::new(ReadPool {
+            path: options.db_path,
+            idle: Mutex::new(Vec::new()),
+        });
+        Ok(SqliteBackend {
+            writer,
+            readers,
+            files,
+            bus,
+            inline_blob_max: options.inline_blob_max,
+        })
+    }
+
+    async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut JobCtx<'_>) -> Result<T> + Send + 'static,
+    {
+        self.writer.run(f).await
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &BlobFiles) -> Result<T> + Send + 'static,
+    {
+        let pool = Arc::clone(&self.readers);
+        let files = Arc::clone(&self.files);
+        tokio::task::spawn_blocking(move || {
+            let conn = pool.idle().pop();
+            let conn = match conn {
+                Some(c) => c,
+                None => schema::open_reader(&pool.path)?,
+            };
+            let result = f(&conn, &files);
+            let mut idle = pool.idle();
+            if idle.len() < MAX_IDLE_READERS {
+                idle.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?
+    }
+
+    pub(crate) fn subscribe(&self, account: AccountId) -> broadcast::Receiver<Change> {
+        self.bus.subscribe(account)
+    }
+
+    pub(crate) fn stats(&self) -> StoreStats {
+        self.writer.stats()
+    }
+
+    pub(crate) async fn close(&self) {
+        if let Some(handle) = self.writer.shutdown() {
+            // Joining blocks: keep it off the async workers.
+            let joined = tokio::task::spawn_blocking(move || handle.join().is_ok()).await;
+            if !matches!(joined, Ok(true)) {
+                tracing::error!("store writer thread panicked");
+            }
+        }
+    }
+
+    pub(crate) async fn check_integrity(&self) -> Result<()> {
+        self.read(|c, files| {
+            // One snapshot for all SQL checks (a blob file unlinked by a concurrent expunge can still be
+            // reported; run this on a quiet store for a definite answer).
+            let tx = c.unchecked_transaction().db()?;
+            let c = &*tx;
+            let mut problems: Vec<String> = {
+                let mut st = c.prepare("PRAGMA integrity_check").db()?;
+                let rows = st.query_map([], |r| r.get::<_, String>(0)).db()?;
+                rows.collect::<rusqlite::Result<Vec<_>>>()
+                    .db()?
+                    .into_iter()
+                    .filter(|r| r != "ok")
+                    .collect()
+            };
+            {
+                let mut st = c.prepare("PRAGMA foreign_key_check").db()?;
+                let rows = st.query_map([], |r| r.get::<_, String>(0)).db()?;
+                for table in rows {
+                    problems.push(format!("foreign key violation in {}", table.db()?));
+                }
+            }
+            let version: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).db()?;
+            if version != schema::latest_version() as i64 {
+                problems.push(format!("schema version {version}"));
+            }
+            problems.extend(message::check(c)?);
+            problems.extend(blobs::check(c, files)?);
+            if problems.is_empty() {
+                Ok(())
+            } else {
+                Err(StoreError::Corrupt(problems.join("; ")))
+            }
+        })
+        .await
+    }
+
+    // ---- directory ----
+
+    pub(crate) async fn add_domain(&self, name: &str) -> Result<DomainId> {
+        let name = name.to_ascii_lowercase();
+        self.write(move |ctx| directory::add_domain(ctx.conn, &name))
+            .await
+    }
+
+    pub(crate) async fn domains(&self) -> Result<Vec<Domain>> {
+        self.read(|c, _| directory::domains(c)).await
+    }
+
+    pub(crate) async fn domain(&self, name: &str) -> Result<Option<Domain>> {
+        let name = name.to_ascii_lowercase();
+        self.read(move |c, _| directory::domain(c, &name)).await
+    }
+
+    pub(crate) async fn remove_domain(&self, name: &str) -> Result<()> {
+        let name = name.to_ascii_lowercase();
+        self.write(move |ctx| directory::remove_domain(ctx.conn, &name))
+            .await
+    }
+
+    pub(crate) async fn set_catch_all(&self, domain: &str, target: Option<&str>) -> Result<()> {
+        let (domain, target) = (domain.to_ascii_lowercase(), target.map(str::to_owned));
+        self.write(move |ctx| directory::set_catch_all(ctx.conn, &domain, target.as_deref()))
+            .await
+    }
+
+    pub(crate) async fn add_account(&self, new: NewAccount) -> Result<AccountId> {
+        self.write(move |ctx| directory::add_account(ctx, &new))
+            .await
+    }
+
+    pub(crate) async fn account(&self, id: AccountId) -> Result<Option<Account>> {
+        self.read(move |c, _| directory::account(c, id)).await
+    }
+
+    pub(crate) async fn account_by_address(&self, address: &str) -> Result<Option<Account>> {
+        let address = address.to_owned();
+        self.read(move |c, _| directory::account_by_address(c, &address))
+            .await
+    }
+
+    pub(crate) async fn accounts(&self, domain: Option<&str>) -> Result<Vec<Account>> {
+        let domain = domain.map(str::to_ascii_lowercase);
+        self.read(move |c, _| directory::accounts(c, domain.as_deref()))
+            .await
+    }
+
+    pub(crate) async fn set_password(
+        &self,
+        id: AccountId,
+        hash: &str,
+        scram: Option<&str>,
+    ) -> Result<()> {
+        let (hash, scram) = (hash.to_owned(), scram.map(str::to_owned));
+        self.write(move |ctx| directory::set_password(ctx.conn, id, &hash, scram.as_deref()))
+            .await
+    }
+
+    pub(crate) async fn remove_account(&self, id: AccountId) -> Result<()> {
+        self.write(move |ctx| directory::remove_account(ctx, id))
+            .await
+    }
+
+    pub(crate) async fn add_alias(&self, source: &str, target: &str) -> Result<()> {
+        let (source, target) = (source.to_owned(), target.to_owned());
+        self.write(move |ctx| directory::add_alias(ctx.conn, &source, &target))
+            .await
+    }
+
+    pub(crate) async fn aliases(&self, domain: Option<&str>) -> Result<Vec<Alias>> {
+        let domain = domain.map(str::to_ascii_lowercase);
+        self.read(move |c, _| directory::aliases(c, domain.as_deref()))
+            .await
+    }
+
+    pub(crate) async fn alias_targets(&self, source: &str) -> Result<Vec<String>> {
+        let source = source.to_owned();
+        self.read(move |c, _| directory::alias_targets(c, &source))
+            .await
+    }
+
+    pub(crate) async fn remove_alias(&self, source: &str, target: Option<&str>) -> Result<()> {
+        let (source, target) = (source.to_owned(), target.map(str::to_owned));
+        self.write(move |ctx| directory::remove_alias(ctx.conn, &source, target.as_deref()))
+            .await
+    }
+
+    // ---- mailboxes ----
+
+    pub(crate) async fn create_mailbox(
+        &self,
+        account: AccountId,
+        name: &str,
+        special_use: Option<SpecialUse>,
+    ) -> Result<MailboxId> {
+        let name = name.to_owned();
+        self.write(move |ctx| mailbox::create(ctx, account, &name, special_use))
+            .await
+    }
+
+    pub(crate) async fn mailboxes(&self, account: AccountId) -> Result<Vec<Mailbox>> {
+        self.read(move |c, _| mailbox::list(c, account)).await
+    }
+
+    pub(crate) async fn mailbox(&self, id: MailboxId) -> Result<Option<Mailbox>> {
+        self.read(move |c, _| mailbox::get(c, id)).await
+    }
+
+    pub(crate) async fn mailbox_by_name(
+        &self,
+        account: AccountId,
+        name: &str,
+    ) -> Result<Option<Mailbox>> {
+        let name = name.to_owned();
+        self.read(move |c, _| mailbox::by_name(c, account, &name))
+            .await
+    }
+
+    pub(crate) async fn rename_mailbox(&self, id: MailboxId, new_name: &str) -> Result<()> {
+        let new_name = new_name.to_owned();
+        self.write(move |ctx| mailbox::rename(ctx, id, &new_name))
+            .await
+    }
+
+    pub(crate) async fn delete_mailbox(&self, id: MailboxId) -> Result<()> {
+        self.write(move |ctx| mailbox::delete(ctx, id)).await
+    }
+
+    pub(crate) async fn set_subscribed(&self, id: MailboxId, subscribed: bool) -> Result<()> {
+        self.write(move |ctx| mailbox::set_subscribed(ctx.conn, id, subscribed))
+            .await
+    }
+
+    pub(crate) async fn mailbox_status(&self, id: MailboxId) -> Result<MailboxStatus> {
+        self.read(move |c, _| mailbox::status(c, id)).await
+    }
+
+    // ---- messages ----
+
+    pub(crate) async fn deliver(&self, delivery: Delivery) -> Result<Vec<Appended>> {
+        let Delivery {
+            bytes,
+            internal_date,
+            meta,
+            targets,
+        } = delivery;
+        let blob = if bytes.len() <= self.inline_blob_max {
+            self.files.prepare(bytes, self.inline_blob_max)?
+        } else {
+            // Hash + write + fsync of a large message happen on a blocking thread, outside the writer.
+            let files = Arc::clone(&self.files);
+            let max = self.inline_blob_max;
+            tokio::task::spawn_blocking(move || files.prepare(bytes, max))
+                .await
+                .map_err(|_| StoreError::Closed)??
+        };
+        self.write(move |ctx| message::deliver(ctx, blob, internal_date, &meta, &targets))
+            .await
+    }
+
+    pub(crate) async fn read_blob(&self, id: &BlobId) -> Result<Bytes> {
+        let id = id.clone();
+        self.read(move |c, files| blobs::read(c, files, &id)).await
+    }
+
+    pub(crate) async fn blob_info(&self, id: &BlobId) -> Result<Option<BlobInfo>> {
+        let id = id.clone();
+        self.read(move |c, _| blobs::info(c, &id)).await
+    }
+
+    pub(crate) async fn messages(&self, mailbox: MailboxId) -> Result<Vec<MessageRecord>> {
+        self.read(move |c, _| message::messages(c, mailbox)).await
+    }
+
+    pub(crate) async fn message(
+        &self,
+        mailbox: MailboxId,
+        uid: Uid,
+    ) -> Result<Option<MessageRecord>> {
+        self.read(move |c, _| message::message(c, mailbox, uid))
+            .await
+    }
+
+    pub(crate) async fn store_flags(
+        &self,
+        mailbox: MailboxId,
+        uids: &[Uid],
+        op: FlagOp,
+        flags: &Flags,
+        unchanged_since: Option<ModSeq>,
+    ) -> Result<FlagUpdate> {
+        let (uids, flags) = (uids.to_vec(), flags.clone());
+        self.write(move |ctx| {
+            message::store_flags(ctx, mailbox, &uids, op, &flags, unchanged_since)
+        })
+        .await
+    }
+
+    pub(crate) async fn expunge(
+        &self,
+        mailbox: MailboxId,
+        uids: Option<&[Uid]>,
+    ) -> Result<Vec<Uid>> {
+        let uids = uids.map(<[Uid]>::to_vec);
+        self.write(move |ctx| message::expunge(ctx, mailbox, uids.as_deref()))
+            .await
+    }
+
+    pub(crate) async fn remove_messages(
+        &self,
+        mailbox: MailboxId,
+        uids: &[Uid],
+    ) -> Result<Vec<Uid>> {
+        let uids = uids.to_vec();
+        self.write(move |ctx| message::remove_messages(ctx, mailbox, &uids))
+            .await
+    }
+
+    pub(crate) async fn copy(
+        &self,
+        from: MailboxId,
+        uids: &[Uid],
+        to: MailboxId,
+    ) -> Result<Vec<(Uid, Uid)>> {
+        let uids = uids.to_vec();
+        self.write(move |ctx| message::copy(ctx, from, &uids, to))
+            .await
+    }
+
+    pub(crate) async fn move_messages(
+        &self,
+        from: MailboxId,
+        uids: &[Uid],
+        to: MailboxId,
+    ) -> Result<Vec<(Uid, Uid)>> {
+        let uids = uids.to_vec();
+        self.write(move |ctx| message::move_messages(ctx, from, &uids, to))
+            .await
+    }
+
+    pub(crate) async fn changes_since(&self, mailbox: MailboxId, since: ModSeq) -> Result<Changes> {
+        self.read(move |c, _| message::changes_since(c, mailbox, since))
+            .await
+    }
+}

@@ -1,0 +1,139 @@
+//! Connection setup and versioned migrations (`PRAGMA user_version` = number of migrations applied).
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::SqlExt;
+use crate::error::{Result, StoreError};
+
+/// Migrations in order; each runs in its own transaction together with the `user_version` bump.
+/// Never edit a released entry: append a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: directory, mailboxes, messages, blobs.
+    r#"
+CREATE TABLE settings (
+    key   TEXT PRIMARY KEY,
+    value NOT NULL
+);
+CREATE TABLE domains (
+    id        INTEGER PRIMARY KEY,
+    name      TEXT NOT NULL UNIQUE,
+    catch_all TEXT
+);
+CREATE TABLE accounts (
+    id            INTEGER PRIMARY KEY,
+    address       TEXT NOT NULL UNIQUE,
+    domain_id     INTEGER NOT NULL REFERENCES domains(id),
+    display_name  TEXT,
+    password_hash TEXT NOT NULL,
+    scram_sha256  TEXT,
+    quota_bytes   INTEGER,
+    created_at    INTEGER NOT NULL
+);
+CREATE INDEX accounts_domain ON accounts(domain_id);
+CREATE TABLE aliases (
+    source    TEXT NOT NULL,
+    target    TEXT NOT NULL,
+    domain_id INTEGER NOT NULL REFERENCES domains(id),
+    PRIMARY KEY (source, target)
+);
+CREATE INDEX aliases_domain ON aliases(domain_id);
+CREATE TABLE mailboxes (
+    id            INTEGER PRIMARY KEY,
+    account_id    INTEGER NOT NULL REFERENCES accounts(id),
+    name          TEXT NOT NULL,
+    uidvalidity   INTEGER NOT NULL,
+    uidnext       INTEGER NOT NULL,
+    highestmodseq INTEGER NOT NULL,
+    special_use   TEXT,
+    subscribed    INTEGER NOT NULL,
+    UNIQUE (account_id, name)
+);
+CREATE TABLE blobs (
+    hash     TEXT PRIMARY KEY,
+    size     INTEGER NOT NULL,
+    refcount INTEGER NOT NULL CHECK (refcount > 0),
+    data     BLOB
+);
+CREATE TABLE messages (
+    mailbox_id     INTEGER NOT NULL REFERENCES mailboxes(id),
+    uid            INTEGER NOT NULL,
+    modseq         INTEGER NOT NULL,
+    flags          INTEGER NOT NULL,
+    keywords       TEXT NOT NULL,
+    internal_date  INTEGER NOT NULL,
+    size           INTEGER NOT NULL,
+    blob_hash      TEXT NOT NULL REFERENCES blobs(hash),
+    envelope       BLOB,
+    body_structure BLOB,
+    headers        BLOB,
+    PRIMARY KEY (mailbox_id, uid)
+) WITHOUT ROWID;
+CREATE INDEX messages_modseq ON messages(mailbox_id, modseq);
+CREATE INDEX messages_blob ON messages(blob_hash);
+CREATE TABLE expunged (
+    mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id),
+    uid        INTEGER NOT NULL,
+    modseq     INTEGER NOT NULL,
+    PRIMARY KEY (mailbox_id, uid)
+) WITHOUT ROWID;
+CREATE INDEX expunged_modseq ON expunged(mailbox_id, modseq);
+"#,
+];
+
+/// Opens the single write connection: WAL, `synchronous=FULL`, foreign keys, busy timeout.
+pub(crate) fn open_writer(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path).db()?;
+    conn.busy_timeout(Duration::from_secs(10)).db()?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        .db()?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Database(format!(
+            "cannot enable WAL (journal_mode={mode})"
+        )));
+    }
+    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
+        .db()?;
+    Ok(conn)
+}
+
+/// Opens a read-only connection for the read pool.
+pub(crate) fn open_reader(path: &Path) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).db()?;
+    conn.busy_timeout(Duration::from_secs(10)).db()?;
+    Ok(conn)
+}
+
+/// Applies every pending migration, each in one transaction.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
+    let current: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .db()?;
+    let known = MIGRATIONS.len() as i64;
+    if current > known {
+        return Err(StoreError::Database(format!(
+            "database schema version {current} is newer than this binary ({known})"
+        )));
+    }
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(current).unwrap_or(0))
+    {
+        let tx = conn.transaction().db()?;
+        tx.execute_batch(sql).db()?;
+        tx.pragma_update(None, "user_version", i as i64 + 1).db()?;
+        tx.commit().db()?;
+        tracing::info!(version = i + 1, "applied store migration");
+    }
+    Ok(())
+}
+
+/// Version the schema is at after [`migrate`].
+pub(crate) const fn latest_version() -> usize {
+    MIGRATIONS.len()
+}

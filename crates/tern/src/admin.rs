@@ -1,0 +1,82 @@
+//! `tern domain|user|alias`: directory administration on the configured store.
+
+use crate::cli::{AliasCommand, DomainCommand, GlobalArgs, UserCommand};
+use crate::{password, settings};
+
+pub async fn domain(global: &GlobalArgs, cmd: DomainCommand) -> anyhow::Result<()> {
+    let directory = settings::open_directory(&settings::load(global)?).await?;
+    match cmd {
+        DomainCommand::Add { name } => {
+            directory.add_domain(&name).await?;
+            println!("added domain {name}");
+        }
+        DomainCommand::List => {
+            for domain in directory.domains().await? {
+                match &domain.catch_all {
+                    Some(target) => println!("{}\tcatch-all -> {target}", domain.name),
+                    None => println!("{}", domain.name),
+                }
+            }
+        }
+        DomainCommand::Remove { name } => {
+            directory.remove_domain(&name).await?;
+            println!("removed domain {name}");
+        }
+    }
+    Ok(())
+}
+
+pub async fn user(global: &GlobalArgs, cmd: UserCommand) -> anyhow::Result<()> {
+    let directory = settings::open_directory(&settings::load(global)?).await?;
+    match cmd {
+        UserCommand::Add {
+            address,
+            name,
+            password,
+        } => {
+            let secret = password::read(password.password_file.as_deref())?;
+            let account = directory
+                .add_user(&address, &secret, name.as_deref())
+                .await?;
+            println!("added user {}", account.address);
+        }
+        UserCommand::List { domain } => {
+            for account in directory.users(domain.as_deref()).await? {
+                match &account.display_name {
+                    Some(name) => println!("{}\t{name}", account.address),
+                    None => println!("{}", account.address),
+                }
+            }
+        }
+        UserCommand::Passwd { address, password } => {
+            let secret = password::read(password.password_file.as_deref())?;
+            directory.set_password(&address, &secret).await?;
+            println!("changed password of {address}");
+        }
+        UserCommand::Remove { address } => {
+            directory.remove_user(&address).await?;
+            println!("removed user {address}");
+        }
+    }
+    Ok(())
+}
+
+pub async fn alias(global: &GlobalArgs, cmd: AliasCommand) -> anyhow::Result<()> {
+    let directory = settings::open_directory(&settings::load(global)?).await?;
+    match cmd {
+        AliasCommand::Add { source, target } => {
+            directory.add_alias(&source, &target).await?;
+            println!("added alias {source} -> {target}");
+        }
+        AliasCommand::List { domain } => {
+            for alias in directory.aliases(domain.as_deref()).await? {
+                println!("{}\t{}", alias.source, alias.target);
+            }
+        }
+        AliasCommand::Remove { source, target } => {
+            directory.remove_alias(&source, target.as_deref()).await?;
+            println!("removed alias {source}");
+        }
+    }
+    Ok(())
+}

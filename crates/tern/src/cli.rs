@@ -1,0 +1,123 @@
+//! Command-line grammar.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tern",
+    version,
+    about = "Tern: a complete mail server in one binary"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Configuration file. Without one (and without /etc/tern/tern.toml) Tern uses its
+    /// loopback-only development profile.
+    #[arg(long, short = 'c', global = true, env = "TERN_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory; overrides the configuration's `data_dir`.
+    #[arg(long, global = true, env = "TERN_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the mail server.
+    Serve(ServeArgs),
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Manage the domains Tern receives mail for.
+    #[command(subcommand)]
+    Domain(DomainCommand),
+    /// Manage user accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage aliases (one address delivered to one or more others).
+    #[command(subcommand)]
+    Alias(AliasCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Log line format; overrides the configuration's `log_format`.
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormatArg>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a configuration file and report every error in it.
+    Check {
+        /// The file to check (default: the configuration `tern` would use).
+        file: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DomainCommand {
+    /// Add a local domain.
+    Add { name: String },
+    /// List local domains.
+    List,
+    /// Remove a local domain (it must have no users or aliases left).
+    Remove { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct PasswordArgs {
+    /// Read the password from this file (first line). Without it Tern prompts on a terminal,
+    /// or reads one line from standard input.
+    #[arg(long)]
+    pub password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add an account.
+    Add {
+        address: String,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// List accounts, optionally of one domain.
+    List { domain: Option<String> },
+    /// Change an account's password.
+    Passwd {
+        address: String,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// Remove an account and all its mail.
+    Remove { address: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AliasCommand {
+    /// Deliver mail for SOURCE to TARGET (local or external); repeat to add more targets.
+    Add { source: String, target: String },
+    /// List aliases, optionally of one domain.
+    List { domain: Option<String> },
+    /// Remove an alias (all its targets, or only TARGET).
+    Remove {
+        source: String,
+        target: Option<String>,
+    },
+}

@@ -1,0 +1,113 @@
+//! `tern serve`: open the store, prepare TLS and run until SIGTERM/SIGINT.
+
+use std::io::Write;
+
+use anyhow::Context;
+use tern_common::Secret;
+use tern_common::config::{Config, LogFormat};
+use tern_common::tls::TlsStore;
+use tern_directory::Directory;
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{error, info, warn};
+
+use crate::cli::{GlobalArgs, LogFormatArg, ServeArgs};
+use crate::{password, settings};
+
+pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = settings::load(global)?;
+    if let Some(format) = args.log_format {
+        config.log_format = match format {
+            LogFormatArg::Text => LogFormat::Text,
+            LogFormatArg::Json => LogFormat::Json,
+        };
+    }
+    init_tracing(config.log_format);
+
+    // Signals first: from here on SIGTERM means a clean shutdown, never the default kill.
+    let mut hangup = signal(SignalKind::hangup()).context("cannot install SIGHUP handler")?;
+    let mut terminate =
+        signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot install SIGINT handler")?;
+
+    let directory = settings::open_directory(&config).await?;
+    ensure_domains(&directory, &config).await?;
+    ensure_postmaster(&directory, &config).await?;
+    let tls = tls_store(&config)?;
+
+    for listener in &config.listeners {
+        // The protocol services (SMTP, IMAP, POP3, ...) plug into the listener runtime as
+        // they land; until then say clearly which listeners are not serving.
+        warn!(
+            listener = %listener.name,
+            protocol = listener.protocol.as_str(),
+            bind = %listener.bind,
+            "protocol not available in this build; listener not started"
+        );
+    }
+    info!(data_dir = %config.data_dir.display(), "tern is running");
+
+    loop {
+        tokio::select! {
+            _ = hangup.recv() => match tls.reload() {
+                Ok(()) => info!("TLS certificates reloaded"),
+                Err(e) => error!("TLS reload failed, keeping the previous certificates: {e}"),
+            },
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+        }
+    }
+    info!("shutting down");
+    Ok(())
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        _ => builder.init(),
+    }
+}
+
+/// The configuration's domains exist in the directory (added on first start).
+async fn ensure_domains(directory: &Directory, config: &Config) -> anyhow::Result<()> {
+    let known = directory.domains().await?;
+    for name in &config.domains {
+        if !known.iter().any(|d| &d.name == name) {
+            directory.add_domain(name).await?;
+            info!(domain = %name, "added local domain from the configuration");
+        }
+    }
+    Ok(())
+}
+
+/// On an empty directory, create `postmaster@<first domain>` and print its password once:
+/// a new installation is usable at once and nothing ships with a default password.
+async fn ensure_postmaster(directory: &Directory, config: &Config) -> anyhow::Result<()> {
+    if !directory.users(None).await?.is_empty() {
+        return Ok(());
+    }
+    let domain = config.domains.first().unwrap_or(&config.hostname);
+    let address = format!("postmaster@{domain}");
+    let secret = Secret::new(password::generate()?);
+    directory
+        .add_user(&address, &secret, Some("Postmaster"))
+        .await
+        .with_context(|| format!("cannot create {address}"))?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "Created account {address} with password {} (shown only this once).",
+        secret.expose()
+    )?;
+    out.flush()?;
+    Ok(())
+}
+
+fn tls_store(config: &Config) -> anyhow::Result<TlsStore> {
+    TlsStore::from_config(&config.tls, &config.data_dir, &config.self_signed_names())
+        .context("cannot set up TLS")
+}

@@ -1,0 +1,82 @@
+//! Finding the configuration and opening the store and directory it names.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use tern_common::config::{Config, StoreUrl};
+use tern_directory::{Directory, DirectoryConfig};
+use tern_store::{Store, StoreOptions};
+
+use crate::cli::GlobalArgs;
+
+/// Where an installed Tern keeps its configuration when `--config` is not given.
+const SYSTEM_CONFIG: &str = "/etc/tern/tern.toml";
+/// The development profile's data directory, relative to the working directory.
+const DEV_DATA_DIR: &str = "./tern-data";
+
+/// The configuration file to use: `--config`/`$TERN_CONFIG`, else the system file when it
+/// exists, else none (the development profile).
+fn config_path(global: &GlobalArgs) -> Option<PathBuf> {
+    global.config.clone().or_else(|| {
+        Path::new(SYSTEM_CONFIG)
+            .exists()
+            .then(|| PathBuf::from(SYSTEM_CONFIG))
+    })
+}
+
+/// Loads and validates the configuration, applying `--data-dir`.
+pub fn load(global: &GlobalArgs) -> anyhow::Result<Config> {
+    let mut config = match config_path(global) {
+        Some(path) => Config::load(&path).map_err(|errors| anyhow::anyhow!("{errors}"))?,
+        None => Config::development(PathBuf::from(DEV_DATA_DIR)),
+    };
+    if let Some(dir) = &global.data_dir {
+        // The default database lives inside the data directory and moves with it.
+        if config.store == StoreUrl::Sqlite(config.data_dir.join("tern.db")) {
+            config.store = StoreUrl::Sqlite(dir.join("tern.db"));
+        }
+        config.data_dir = dir.clone();
+    }
+    Ok(config)
+}
+
+/// `tern config check [FILE]`: prints every error, or a one-line summary.
+pub fn check(global: &GlobalArgs, file: Option<PathBuf>) -> anyhow::Result<()> {
+    let Some(path) = file.or_else(|| config_path(global)) else {
+        bail!("no configuration file given (and {SYSTEM_CONFIG} does not exist)");
+    };
+    match Config::load(&path) {
+        Ok(config) => {
+            println!(
+                "{}: ok ({} listeners, {} domains, data in {})",
+                path.display(),
+                config.listeners.len(),
+                config.domains.len(),
+                config.data_dir.display()
+            );
+            Ok(())
+        }
+        Err(errors) => bail!("{} has errors:\n{errors}", path.display()),
+    }
+}
+
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let StoreUrl::Sqlite(db_path) = &config.store else {
+        bail!("only the embedded SQLite store is supported so far");
+    };
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    let mut options = StoreOptions::new(&config.data_dir);
+    options.db_path = db_path.clone();
+    Store::open(options)
+        .await
+        .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))
+}
+
+pub async fn open_directory(config: &Config) -> anyhow::Result<Directory> {
+    let store = open_store(config).await?;
+    Ok(Directory::new(
+        store,
+        DirectoryConfig::from_auth(&config.auth),
+    )?)
+}

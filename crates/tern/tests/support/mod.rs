@@ -1,0 +1,225 @@
+//! A real `tern` process on ephemeral loopback ports, for integration tests that talk to it
+//! with independent clients (Python's smtplib/imaplib/poplib, swaks, curl, fetchmail, ...).
+#![allow(dead_code)] // each test crate uses a different part of this module
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The password every test user gets.
+pub const PASSWORD: &str = "test-password-1";
+
+pub struct TestServer {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    child: Option<Child>,
+    /// Listener name → bound address, as the server logged them.
+    pub addrs: HashMap<String, SocketAddr>,
+}
+
+impl TestServer {
+    /// Writes a config with one listener per protocol in `protocols` (names like "smtp",
+    /// "pop3", "pop3s"), all on 127.0.0.1 port 0, the domain `example.test` and a
+    /// self-signed certificate, adds `users` (local parts) and starts `tern serve`.
+    pub fn start(protocols: &[&str], users: &[&str]) -> TestServer {
+        Self::start_with(protocols, users, "")
+    }
+
+    /// Like [`TestServer::start`], with extra TOML appended to the config.
+    pub fn start_with(protocols: &[&str], users: &[&str], extra_toml: &str) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut toml = format!(
+            "hostname = \"mail.example.test\"\ndomains = [\"example.test\"]\ndata_dir = \"{}\"\n\
+             [auth]\nallow_plaintext_on_loopback = true\n[tls]\nself_signed = true\n",
+            dir.path().join("data").display()
+        );
+        for protocol in protocols {
+            toml.push_str(&format!(
+                "[[listener]]\nname = \"{protocol}\"\nprotocol = \"{protocol}\"\nbind = \"127.0.0.1:0\"\n"
+            ));
+        }
+        toml.push_str(extra_toml);
+        let config = dir.path().join("tern.toml");
+        std::fs::write(&config, toml).expect("write config");
+        let mut server = TestServer {
+            dir,
+            config,
+            child: None,
+            addrs: HashMap::new(),
+        };
+        for user in users {
+            server.admin_ok(
+                &["user", "add", &format!("{user}@example.test")],
+                Some(&format!("{PASSWORD}\n")),
+            );
+        }
+        server.launch();
+        server
+    }
+
+    fn launch(&mut self) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tern"))
+            .arg("--config")
+            .arg(&self.config)
+            .arg("serve")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start tern serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = mpsc::channel();
+        let log_path = self.dir.path().join("tern.log");
+        std::thread::spawn(move || {
+            let mut log = std::fs::File::create(log_path).ok();
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(log) = log.as_mut() {
+                    let _ = writeln!(log, "{line}");
+                }
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("tern did not start:\n{}", self.log()));
+            if let Some((name, addr)) = parse_listening(&line) {
+                self.addrs.insert(name, addr);
+            }
+            if line.contains("tern is running") {
+                break;
+            }
+        }
+        // Keep draining stderr so the server never blocks on a full pipe.
+        std::thread::spawn(move || while rx.recv().is_ok() {});
+        self.child = Some(child);
+    }
+
+    /// The address of the listener named `name`.
+    pub fn addr(&self, name: &str) -> SocketAddr {
+        *self
+            .addrs
+            .get(name)
+            .unwrap_or_else(|| panic!("no listener {name:?} in {:?}", self.addrs))
+    }
+
+    pub fn port(&self, name: &str) -> u16 {
+        self.addr(name).port()
+    }
+
+    /// What the server logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("tern.log")).unwrap_or_default()
+    }
+
+    /// Runs a `tern` admin command against this server's configuration.
+    pub fn admin(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tern"))
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start tern");
+        if let Some(input) = stdin {
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(input.as_bytes())
+                .expect("write stdin");
+        }
+        drop(child.stdin.take());
+        child.wait_with_output().expect("wait for tern")
+    }
+
+    pub fn admin_ok(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let out = self.admin(args, stdin);
+        assert!(
+            out.status.success(),
+            "tern {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            terminate(&mut child);
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// `... listening listener=pop3 protocol=pop3 addr=127.0.0.1:40000`
+fn parse_listening(line: &str) -> Option<(String, SocketAddr)> {
+    if !line.contains("listening") {
+        return None;
+    }
+    let field = |key: &str| {
+        line.split_whitespace()
+            .find_map(|word| word.strip_prefix(key))
+            .map(|v| v.trim_matches('"').to_owned())
+    };
+    Some((field("listener=")?, field("addr=")?.parse().ok()?))
+}
+
+/// Sends SIGTERM; the process must exit successfully within ten seconds.
+pub fn terminate(child: &mut Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            assert!(status.success(), "tern exited with {status}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "tern did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Runs a Python script (from `tests/py/`) with arguments; returns its stdout, failing the
+/// test with its stderr when it exits non-zero.
+pub fn python(script: &str, args: &[&str]) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/py")
+        .join(script);
+    let out = Command::new("python3")
+        .arg(&path)
+        .args(args)
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "{script} {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
