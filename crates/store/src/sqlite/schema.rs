@@ -11,19 +11,21 @@ use crate::error::{Result, StoreError};
 /// Migrations in order; each runs in its own transaction together with the `user_version` bump.
 /// Never edit a released entry: append a new one.
 const MIGRATIONS: &[&str] = &[
-    // 1: directory, mailboxes, messages, blobs.
+    // 1: directory, mailboxes, messages, blobs. Ids use AUTOINCREMENT so that an id is never
+    // reused: a session or cache holding the id of a removed account or mailbox can never
+    // reach a newer one.
     r#"
 CREATE TABLE settings (
     key   TEXT PRIMARY KEY,
     value NOT NULL
 );
 CREATE TABLE domains (
-    id        INTEGER PRIMARY KEY,
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
     name      TEXT NOT NULL UNIQUE,
     catch_all TEXT
 );
 CREATE TABLE accounts (
-    id            INTEGER PRIMARY KEY,
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
     address       TEXT NOT NULL UNIQUE,
     domain_id     INTEGER NOT NULL REFERENCES domains(id),
     display_name  TEXT,
@@ -41,7 +43,7 @@ CREATE TABLE aliases (
 );
 CREATE INDEX aliases_domain ON aliases(domain_id);
 CREATE TABLE mailboxes (
-    id            INTEGER PRIMARY KEY,
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
     account_id    INTEGER NOT NULL REFERENCES accounts(id),
     name          TEXT NOT NULL,
     uidvalidity   INTEGER NOT NULL,

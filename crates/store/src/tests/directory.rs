@@ -334,3 +334,25 @@ async fn aliases_are_added_listed_and_removed() {
         Err(StoreError::NotFound)
     ));
 }
+
+#[tokio::test]
+async fn ids_of_removed_accounts_and_mailboxes_are_never_reused() {
+    let (store, _dir) = store().await;
+    let first = account(&store, "u@example.test").await;
+    let inbox = store
+        .mailbox_by_name(first, "INBOX")
+        .await
+        .expect("get")
+        .expect("inbox")
+        .id;
+    store.remove_account(first).await.expect("remove");
+    let second = account(&store, "u@example.test").await;
+    assert_ne!(first, second);
+    let new_inbox = store
+        .mailbox_by_name(second, "INBOX")
+        .await
+        .expect("get")
+        .expect("inbox")
+        .id;
+    assert_ne!(inbox, new_inbox);
+}

@@ -1,0 +1,23 @@
+//! The one error type of the pipeline: failures that affect the whole message.
+
+use tern_store::StoreError;
+
+/// Why a message as a whole was not delivered. Per-recipient failures are not errors: they are
+/// [`crate::RecipientStatus`] values.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeliveryError {
+    /// The store failed (unreachable, I/O, failed COMMIT): nothing was stored; SMTP answers `451 4.3.0`.
+    #[error("storage failed: {0}")]
+    Storage(#[from] StoreError),
+}
+
+impl DeliveryError {
+    /// Whether the sender should retry later (4xx) rather than give up (5xx).
+    pub fn is_temporary(&self) -> bool {
+        match self {
+            // A store failure says nothing about the message; it may well succeed on the next attempt.
+            DeliveryError::Storage(_) => true,
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! [`Pipeline::deliver`]: the stages, in order, over one [`Context`].
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use mail_parser::{Message, MessageParser};
+use tern_directory::Directory;
+use tern_store::{Appended, Delivery, MessageMeta, Store, StoreError};
+use tracing::info;
+
+use crate::error::DeliveryError;
+use crate::targets::{self, Plan};
+use crate::types::{Inbound, InboundKind, RecipientOutcome};
+use crate::{date, submission, trace};
+
+/// The delivery pipeline. Cheap to clone; clones share everything.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    store: Store,
+    directory: Directory,
+    hostname: Arc<str>,
+}
+
+/// Everything the stages know about one message, built up stage by stage.
+struct Context<'m> {
+    /// The message as the session handed it over.
+    inbound: &'m Inbound,
+    /// mail-parser's parse of `inbound.data` (the original bytes, without the fields added below): `None`
+    /// when it found no header field at all. The message is delivered either way.
+    parsed: Option<Message<'m>>,
+    /// Fields added above the original header block by the submission fix-ups, CRLF-terminated.
+    added_fields: String,
+    /// Trace fields (`Return-Path`, `Received`), CRLF-terminated; they go on top of everything.
+    trace_fields: String,
+}
+
+/// Result of the store stage.
+struct Stored {
+    plan: Plan,
+    appended: Vec<Appended>,
+    size: usize,
+}
+
+impl Pipeline {
+    /// A pipeline delivering into `store`; `hostname` names this server in `Received:` and generated
+    /// `Message-ID:` fields.
+    pub fn new(store: Store, directory: Directory, hostname: String) -> Pipeline {
+        Pipeline {
+            store,
+            directory,
+            hostname: hostname.into(),
+        }
+    }
+
+    /// The store messages are delivered into.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The directory (per-account settings for the filter and Sieve stages).
+    pub fn directory(&self) -> &Directory {
+        &self.directory
+    }
+
+    /// This server's name in trace fields.
+    pub fn hostname(&self) -> &str {
+        &self.hostname
+    }
+
+    /// Runs every stage and stores the message; returns one outcome per recipient, in order.
+    /// Returns only after the store transaction is durable. Err only for failures that affect the
+    /// whole message (storage down → the SMTP side answers 451 4.3.0).
+    pub async fn deliver(&self, message: Inbound) -> Result<Vec<RecipientOutcome>, DeliveryError> {
+        let mut ctx = parse(&message);
+        self.submission_fixups(&mut ctx);
+        self.trace_headers(&mut ctx);
+        // Authentication (issue 7), filters (issue 8) and Sieve go here; see the crate docs.
+        let stored = self.store_message(&ctx).await?;
+        log_delivery(&ctx, &stored);
+        Ok(message
+            .recipients
+            .iter()
+            .zip(stored.plan.statuses)
+            .map(|(r, status)| RecipientOutcome {
+                address: r.address.clone(),
+                status,
+            })
+            .collect())
+    }
+
+    /// Stage 2: RFC 6409 §8 fix-ups of submitted messages (missing `Date:` and `Message-ID:`).
+    fn submission_fixups(&self, ctx: &mut Context<'_>) {
+        if let InboundKind::Submission { .. } = ctx.inbound.kind {
+            ctx.added_fields = submission::missing_fields(
+                ctx.parsed.as_ref(),
+                &self.hostname,
+                ctx.inbound.trace.received_at,
+            );
+        }
+    }
+
+    /// Stage 3: trace fields (RFC 5321 §4.4). Every message through this pipeline is delivered here (remote
+    /// recipients go to the outbound queue, not through `deliver`), so this is the final delivery that adds
+    /// `Return-Path`. Nothing already in the message is removed.
+    fn trace_headers(&self, ctx: &mut Context<'_>) {
+        let inbound = ctx.inbound;
+        let single = match inbound.recipients.as_slice() {
+            [only] => Some(&only.address),
+            _ => None,
+        };
+        ctx.trace_fields = trace::return_path(inbound.mail_from.as_ref());
+        ctx.trace_fields
+            .push_str(&trace::received(&inbound.trace, &self.hostname, single));
+    }
+
+    /// Stage 4: one blob, one row in the INBOX of each distinct account, one durable transaction.
+    async fn store_message(&self, ctx: &Context<'_>) -> Result<Stored, DeliveryError> {
+        let recipients = &ctx.inbound.recipients;
+        let bytes = ctx.message_bytes();
+        let size = bytes.len();
+        let mut looked_up_again = false;
+        loop {
+            let inboxes = targets::inboxes(&self.store, recipients).await?;
+            let plan = targets::plan(recipients, &inboxes);
+            if plan.targets.is_empty() {
+                return Ok(Stored {
+                    plan,
+                    appended: Vec::new(),
+                    size,
+                });
+            }
+            let delivery = Delivery {
+                bytes: bytes.clone(),
+                internal_date: date::unix_seconds(ctx.inbound.trace.received_at),
+                // The IMAP caches (ENVELOPE, BODYSTRUCTURE, headers) are defined by the IMAP work.
+                meta: MessageMeta::default(),
+                targets: plan.targets.clone(),
+            };
+            match self.store.deliver(delivery).await {
+                Ok(appended) => {
+                    return Ok(Stored {
+                        plan,
+                        appended,
+                        size,
+                    });
+                }
+                // A target vanished between the lookup and the transaction (its account was removed
+                // meanwhile, maybe by another node); the transaction stored nothing. Look up once more.
+                Err(StoreError::NotFound) if !looked_up_again => looked_up_again = true,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+/// Stage 1: parse once. mail-parser does not fail on malformed input; it returns `None` only when it finds
+/// no header field, and such a message is still delivered byte for byte.
+fn parse(inbound: &Inbound) -> Context<'_> {
+    Context {
+        inbound,
+        parsed: MessageParser::default().parse(&inbound.data[..]),
+        added_fields: String::new(),
+        trace_fields: String::new(),
+    }
+}
+
+impl Context<'_> {
+    /// The bytes to store: trace fields, then added fields, then the message exactly as received.
+    fn message_bytes(&self) -> Bytes {
+        let data = &self.inbound.data;
+        let mut out =
+            Vec::with_capacity(self.trace_fields.len() + self.added_fields.len() + data.len());
+        out.extend_from_slice(self.trace_fields.as_bytes());
+        out.extend_from_slice(self.added_fields.as_bytes());
+        out.extend_from_slice(data);
+        Bytes::from(out)
+    }
+}
+
+/// Stage 5: one log line per message.
+fn log_delivery(ctx: &Context<'_>, stored: &Stored) {
+    let mut uids = String::new();
+    for (i, a) in stored.appended.iter().enumerate() {
+        let sep = if i == 0 { "" } else { "," };
+        // Writing to a String cannot fail.
+        let _ = write!(uids, "{sep}{}:{}", a.mailbox.0, a.uid);
+    }
+    let failed = stored
+        .plan
+        .statuses
+        .iter()
+        .filter(|s| !matches!(s, crate::RecipientStatus::Delivered))
+        .count();
+    let outcome = if stored.appended.is_empty() {
+        "message stored for no recipient"
+    } else {
+        "message delivered"
+    };
+    info!(
+        session = %ctx.inbound.trace.session_id,
+        size = stored.size,
+        recipients = ctx.inbound.recipients.len(),
+        failed,
+        uids = %uids,
+        message_id = ctx.parsed.as_ref().and_then(|m| m.message_id()).unwrap_or(""),
+        "{outcome}"
+    );
+}
