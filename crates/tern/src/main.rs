@@ -11,6 +11,7 @@ mod admin;
 mod cli;
 mod password;
 mod serve;
+mod services;
 mod settings;
 
 use std::process::ExitCode;

@@ -1,16 +1,18 @@
 //! `tern serve`: open the store, prepare TLS and run until SIGTERM/SIGINT.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 use anyhow::Context;
 use tern_common::Secret;
 use tern_common::config::{Config, LogFormat};
+use tern_common::listener::Runtime;
 use tern_common::tls::TlsStore;
 use tern_directory::Directory;
 use tokio::signal::unix::{SignalKind, signal};
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
 use crate::cli::{GlobalArgs, LogFormatArg, ServeArgs};
+use crate::services::Services;
 use crate::{password, settings};
 
 pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
@@ -29,21 +31,17 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot install SIGINT handler")?;
 
-    let directory = settings::open_directory(&config).await?;
-    ensure_domains(&directory, &config).await?;
+    let store = settings::open_store(&config).await?;
+    let directory = settings::directory(store.clone(), &config).await?;
     ensure_postmaster(&directory, &config).await?;
     let tls = tls_store(&config)?;
 
-    for listener in &config.listeners {
-        // The protocol services (SMTP, IMAP, POP3, ...) plug into the listener runtime as
-        // they land; until then say clearly which listeners are not serving.
-        warn!(
-            listener = %listener.name,
-            protocol = listener.protocol.as_str(),
-            bind = %listener.bind,
-            "protocol not available in this build; listener not started"
-        );
-    }
+    let mut runtime = Runtime::new(&config.limits);
+    Services::new(&config, &store, &directory, &tls)
+        .bind_all(&config, &mut runtime)
+        .await?;
+    let shutdown = runtime.shutdown_token();
+    let mut running = tokio::spawn(runtime.run());
     info!(data_dir = %config.data_dir.display(), "tern is running");
 
     loop {
@@ -54,9 +52,14 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
             },
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
+            _ = &mut running => anyhow::bail!("the listener runtime stopped unexpectedly"),
         }
     }
-    info!("shutting down");
+    info!("shutting down: no new connections, waiting for sessions to finish");
+    shutdown.cancel();
+    running.await.context("listener runtime failed")?;
+    store.close().await;
+    info!("stopped");
     Ok(())
 }
 
@@ -65,23 +68,13 @@ fn init_tracing(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colour codes only for a person watching a terminal, never in log files.
+        .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Json => builder.json().init(),
         _ => builder.init(),
     }
-}
-
-/// The configuration's domains exist in the directory (added on first start).
-async fn ensure_domains(directory: &Directory, config: &Config) -> anyhow::Result<()> {
-    let known = directory.domains().await?;
-    for name in &config.domains {
-        if !known.iter().any(|d| &d.name == name) {
-            directory.add_domain(name).await?;
-            info!(domain = %name, "added local domain from the configuration");
-        }
-    }
-    Ok(())
 }
 
 /// On an empty directory, create `postmaster@<first domain>` and print its password once:

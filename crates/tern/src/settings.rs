@@ -74,9 +74,25 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
 }
 
 pub async fn open_directory(config: &Config) -> anyhow::Result<Directory> {
-    let store = open_store(config).await?;
-    Ok(Directory::new(
-        store,
-        DirectoryConfig::from_auth(&config.auth),
-    )?)
+    directory(open_store(config).await?, config).await
+}
+
+/// The directory over `store`, with the configuration's domains present in it.
+pub async fn directory(store: Store, config: &Config) -> anyhow::Result<Directory> {
+    let directory = Directory::new(store, DirectoryConfig::from_auth(&config.auth))?;
+    ensure_domains(&directory, config).await?;
+    Ok(directory)
+}
+
+/// The configuration's `domains` are always local domains: added to the directory whenever
+/// Tern opens it, so both `serve` and the admin commands see them.
+async fn ensure_domains(directory: &Directory, config: &Config) -> anyhow::Result<()> {
+    let known = directory.domains().await?;
+    for name in &config.domains {
+        if !known.iter().any(|d| &d.name == name) {
+            directory.add_domain(name).await?;
+            tracing::info!(domain = %name, "added local domain from the configuration");
+        }
+    }
+    Ok(())
 }

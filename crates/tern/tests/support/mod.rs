@@ -31,6 +31,14 @@ impl TestServer {
 
     /// Like [`TestServer::start`], with extra TOML appended to the config.
     pub fn start_with(protocols: &[&str], users: &[&str], extra_toml: &str) -> TestServer {
+        let mut server = Self::prepare(protocols, users, extra_toml);
+        server.launch();
+        server
+    }
+
+    /// Writes the config and adds the users, without starting the server yet (so a test
+    /// can seed mailboxes first with [`TestServer::seed_inbox`]); then call `launch`.
+    pub fn prepare(protocols: &[&str], users: &[&str], extra_toml: &str) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut toml = format!(
             "hostname = \"mail.example.test\"\ndomains = [\"example.test\"]\ndata_dir = \"{}\"\n\
@@ -45,7 +53,7 @@ impl TestServer {
         toml.push_str(extra_toml);
         let config = dir.path().join("tern.toml");
         std::fs::write(&config, toml).expect("write config");
-        let mut server = TestServer {
+        let server = TestServer {
             dir,
             config,
             child: None,
@@ -57,11 +65,45 @@ impl TestServer {
                 Some(&format!("{PASSWORD}\n")),
             );
         }
-        server.launch();
         server
     }
 
-    fn launch(&mut self) {
+    /// Appends `messages` to the INBOX of `user` (a local part) directly in the store; only
+    /// while the server is not running.
+    pub fn seed_inbox(&self, user: &str, messages: &[&[u8]]) {
+        assert!(self.child.is_none(), "seed before launching the server");
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        runtime.block_on(async {
+            let store = tern_store::Store::open(tern_store::StoreOptions::new(self.data_dir()))
+                .await
+                .expect("open store");
+            let account = store
+                .account_by_address(&format!("{user}@example.test"))
+                .await
+                .expect("account lookup")
+                .expect("account exists");
+            let inbox = store
+                .mailbox_by_name(account.id, "INBOX")
+                .await
+                .expect("mailbox lookup")
+                .expect("INBOX exists");
+            for message in messages {
+                store
+                    .append(
+                        inbox.id,
+                        bytes::Bytes::copy_from_slice(message),
+                        tern_store::Flags::default(),
+                        1_700_000_000,
+                        tern_store::MessageMeta::default(),
+                    )
+                    .await
+                    .expect("append");
+            }
+            store.close().await;
+        });
+    }
+
+    pub fn launch(&mut self) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tern"))
             .arg("--config")
             .arg(&self.config)

@@ -1,0 +1,313 @@
+//! The connection loop: greeting, read with the autologout timer, decode, dispatch, write,
+//! STLS upgrade. Commands illegal in the current state are rejected in one place:
+//! [`Session::dispatch`].
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tern_common::listener::accept_tls;
+use tern_proto::pop3::{Command, Decoder, Reply, RespCode, Secret};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::Pop3Context;
+use crate::stream::MaybeTls;
+use crate::transaction::{self, Transaction};
+
+/// Replies are flushed at the latest when this much is buffered (a RETR of a large message
+/// is written as soon as it is encoded).
+const FLUSH_AT: usize = 64 * 1024;
+
+/// Bound on saying goodbye: a client that stopped reading must not hold the task.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// RFC 1939 §3: the session states (UPDATE is the QUIT handler of TRANSACTION).
+pub(crate) enum State {
+    /// Not logged in yet; `user` is the name of a pending USER command (RFC 1939 §7).
+    Authorization { user: Option<String> },
+    /// Logged in, holding the maildrop lock.
+    Transaction(Box<Transaction>),
+}
+
+/// What the loop does after a command.
+pub(crate) enum Next {
+    Continue,
+    Close,
+    StartTls,
+}
+
+/// Why the loop stopped without a QUIT.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SessionError {
+    #[error("client closed the connection")]
+    Eof,
+    #[error("idle for longer than the autologout timer")]
+    Timeout,
+    #[error("server shutting down")]
+    Shutdown,
+    #[error("too many protocol errors")]
+    TooManyErrors,
+    #[error("TLS handshake failed: {0}")]
+    Tls(io::Error),
+    #[error("I/O error: {0}")]
+    Io(#[from] io::Error),
+}
+
+pub(crate) struct Session<S> {
+    pub(crate) ctx: Arc<Pop3Context>,
+    pub(crate) io: MaybeTls<S>,
+    pub(crate) peer: SocketAddr,
+    shutdown: CancellationToken,
+    rbuf: BytesMut,
+    pub(crate) wbuf: BytesMut,
+    decoder: Decoder,
+    pub(crate) state: State,
+    errors: u32,
+}
+
+/// Runs a session to its end and logs how it ended.
+pub(crate) async fn run<S>(
+    ctx: Arc<Pop3Context>,
+    stream: S,
+    peer: SocketAddr,
+    implicit_tls: bool,
+    shutdown: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let io = if implicit_tls {
+        let Some(acceptor) = ctx.tls.clone() else {
+            warn!("implicit-TLS POP3 listener without a TLS acceptor; closing");
+            return;
+        };
+        match accept_tls(&acceptor, stream, ctx.tls_handshake_timeout).await {
+            Ok(tls) => MaybeTls::Tls(Box::new(tls)),
+            Err(e) => {
+                debug!(error = %e, "TLS handshake failed");
+                return;
+            }
+        }
+    } else {
+        MaybeTls::Plain(stream)
+    };
+    let mut session = Session {
+        ctx,
+        io,
+        peer,
+        shutdown,
+        rbuf: BytesMut::with_capacity(1024),
+        wbuf: BytesMut::with_capacity(4096),
+        decoder: Decoder::new(),
+        state: State::Authorization { user: None },
+        errors: 0,
+    };
+    match session.run_loop().await {
+        Ok(()) => debug!("session closed after QUIT"),
+        Err(SessionError::Eof) => debug!("client disconnected"),
+        Err(e @ (SessionError::Timeout | SessionError::TooManyErrors)) => info!("closing: {e}"),
+        Err(e) => debug!("session ended: {e}"),
+    }
+    // Final words such as "too many errors" are still buffered.
+    if !session.wbuf.is_empty() {
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, session.flush()).await;
+    }
+    // Dropping the session releases the maildrop lock without touching the maildrop.
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, session.io.shutdown()).await;
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
+    async fn run_loop(&mut self) -> Result<(), SessionError> {
+        // RFC 1939 §4: the greeting is a positive response.
+        Reply::ok(format!("{} POP3 ready", self.ctx.hostname)).encode(&mut self.wbuf);
+        loop {
+            let command = match self.decoder.decode(&mut self.rbuf) {
+                Ok(Some(command)) => command,
+                Ok(None) => {
+                    // Nothing complete left to answer: send what pipelined commands produced.
+                    self.flush().await?;
+                    self.read_more().await?;
+                    continue;
+                }
+                Err(e) => {
+                    debug!(error = %e, "malformed command");
+                    self.protocol_error(e.reply())?;
+                    continue;
+                }
+            };
+            debug!(command = command.keyword(), "command");
+            match self.dispatch(command).await? {
+                Next::Continue => {
+                    if self.wbuf.len() >= FLUSH_AT {
+                        self.flush().await?;
+                    }
+                }
+                Next::Close => {
+                    self.flush().await?;
+                    return Ok(());
+                }
+                Next::StartTls => self.start_tls().await?,
+            }
+        }
+    }
+
+    /// The state machine of RFC 1939 §3–§7: the only place a command is matched to a state.
+    async fn dispatch(&mut self, command: Command) -> Result<Next, SessionError> {
+        match (&mut self.state, command) {
+            (_, Command::Capa) => self.capa(),
+            (State::Authorization { .. }, Command::Quit) => {
+                self.reply(Reply::ok(format!(
+                    "{} POP3 server signing off",
+                    self.ctx.hostname
+                )));
+                return Ok(Next::Close);
+            }
+            (State::Authorization { .. }, Command::Stls) => return self.stls(),
+            (State::Authorization { .. }, Command::User(name)) => self.user(name),
+            (State::Authorization { .. }, Command::Pass(password)) => self.pass(password).await,
+            (
+                State::Authorization { .. },
+                Command::Auth {
+                    mechanism,
+                    initial_response,
+                },
+            ) => self.auth(mechanism, initial_response).await?,
+            (State::Transaction(tx), Command::Quit) => {
+                let reply = transaction::update(&self.ctx, tx).await;
+                self.reply(reply);
+                return Ok(Next::Close);
+            }
+            (
+                State::Transaction(tx),
+                command @ (Command::Stat
+                | Command::List(_)
+                | Command::Uidl(_)
+                | Command::Retr(_)
+                | Command::Top { .. }
+                | Command::Dele(_)
+                | Command::Noop
+                | Command::Rset),
+            ) => transaction::handle(&self.ctx.store, tx, command, &mut self.wbuf).await,
+            (State::Authorization { .. }, _) => {
+                self.protocol_error(Reply::err("Not logged in"))?;
+            }
+            (State::Transaction(_), _) => {
+                self.protocol_error(Reply::err("Already logged in"))?;
+            }
+        }
+        Ok(Next::Continue)
+    }
+
+    pub(crate) fn reply(&mut self, reply: Reply) {
+        reply.encode(&mut self.wbuf);
+    }
+
+    /// Sends an `-ERR` for a malformed or misplaced command; after `max_errors` of them the
+    /// session ends.
+    pub(crate) fn protocol_error(&mut self, reply: Reply) -> Result<(), SessionError> {
+        self.reply(reply);
+        self.errors += 1;
+        if self.errors >= self.ctx.max_errors {
+            self.reply(Reply::err("Too many errors, closing connection"));
+            return Err(SessionError::TooManyErrors);
+        }
+        Ok(())
+    }
+
+    /// Whether passwords may be sent now: under TLS, or from loopback when configured.
+    pub(crate) fn plaintext_allowed(&self) -> bool {
+        self.io.is_tls()
+            || (self.ctx.allow_plaintext_on_loopback && self.peer.ip().to_canonical().is_loopback())
+    }
+
+    pub(crate) async fn flush(&mut self) -> Result<(), SessionError> {
+        if !self.wbuf.is_empty() {
+            self.io.write_all(&self.wbuf).await?;
+            self.wbuf.clear();
+        }
+        self.io.flush().await?;
+        Ok(())
+    }
+
+    /// Reads more input, waiting at most the autologout time (RFC 1939 §3: on expiry the
+    /// server closes the connection without a response and without removing messages).
+    async fn read_more(&mut self) -> Result<(), SessionError> {
+        self.rbuf.reserve(4096);
+        let idle = self.ctx.idle_timeout;
+        let read = tokio::select! {
+            biased;
+            () = self.shutdown.cancelled() => None,
+            r = tokio::time::timeout(idle, self.io.read_buf(&mut self.rbuf)) => Some(r),
+        };
+        match read {
+            None => {
+                self.reply(Reply::err("Server shutting down").with_code(RespCode::SysTemp));
+                let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.flush()).await;
+                Err(SessionError::Shutdown)
+            }
+            Some(Err(_elapsed)) => Err(SessionError::Timeout),
+            Some(Ok(Ok(0))) => Err(SessionError::Eof),
+            Some(Ok(Ok(_))) => Ok(()),
+            Some(Ok(Err(e))) => Err(e.into()),
+        }
+    }
+
+    /// Reads one SASL continuation line. `Ok(Err(reply))`: the line was too long; the
+    /// exchange is over and `reply` says so.
+    pub(crate) async fn read_sasl_line(&mut self) -> Result<Result<Secret, Reply>, SessionError> {
+        loop {
+            match self.decoder.decode_sasl_line(&mut self.rbuf) {
+                Ok(Some(line)) => return Ok(Ok(line)),
+                Ok(None) => {
+                    self.flush().await?;
+                    self.read_more().await?;
+                }
+                Err(e) => return Ok(Err(e.reply())),
+            }
+        }
+    }
+
+    /// STLS (RFC 2595 §4): only before login, only once, only with a certificate.
+    fn stls(&mut self) -> Result<Next, SessionError> {
+        if self.io.is_tls() {
+            self.protocol_error(Reply::err("Already using TLS"))?;
+            return Ok(Next::Continue);
+        }
+        if self.ctx.tls.is_none() {
+            self.protocol_error(Reply::err("STLS not available"))?;
+            return Ok(Next::Continue);
+        }
+        self.reply(Reply::ok("Begin TLS negotiation"));
+        Ok(Next::StartTls)
+    }
+
+    async fn start_tls(&mut self) -> Result<(), SessionError> {
+        self.flush().await?;
+        // RFC 2595 §4 (as RFC 3207 §4.2 for SMTP): commands pipelined after STLS came in
+        // cleartext and may have been injected; they are discarded, not executed.
+        if !self.rbuf.is_empty() {
+            debug!(
+                octets = self.rbuf.len(),
+                "discarding input pipelined after STLS"
+            );
+        }
+        self.rbuf.clear();
+        self.decoder = Decoder::new();
+        let (Some(acceptor), Some(plain)) = (self.ctx.tls.clone(), self.io.take_plain()) else {
+            return Err(SessionError::Tls(io::Error::other(
+                "no cleartext stream to upgrade",
+            )));
+        };
+        let tls = accept_tls(&acceptor, plain, self.ctx.tls_handshake_timeout)
+            .await
+            .map_err(SessionError::Tls)?;
+        self.io = MaybeTls::Tls(Box::new(tls));
+        // RFC 2595 §4: the client must discard what it learnt before; so does the server.
+        self.state = State::Authorization { user: None };
+        debug!("TLS established");
+        Ok(())
+    }
+}

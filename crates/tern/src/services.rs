@@ -1,0 +1,61 @@
+//! Which protocol service answers on which listener.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use tern_common::config::{Config, Protocol};
+use tern_common::listener::Runtime;
+use tern_common::tls::TlsStore;
+use tern_directory::Directory;
+use tern_store::Store;
+use tracing::warn;
+
+/// Everything the protocol services are built from.
+pub struct Services {
+    pop3: Arc<tern_pop3::Pop3Context>,
+}
+
+impl Services {
+    pub fn new(config: &Config, store: &Store, directory: &Directory, tls: &TlsStore) -> Self {
+        Services {
+            pop3: Arc::new(tern_pop3::Pop3Context::from_config(
+                config,
+                store.clone(),
+                directory.clone(),
+                Some(tls.acceptor()),
+            )),
+        }
+    }
+
+    /// Binds every configured listener whose protocol this build serves; bind errors (port in
+    /// use, permission) stop the start-up, naming the listener.
+    pub async fn bind_all(&self, config: &Config, runtime: &mut Runtime) -> anyhow::Result<()> {
+        for listener in &config.listeners {
+            let bound = match listener.protocol {
+                Protocol::Pop3 | Protocol::Pop3s => Some(
+                    runtime
+                        .bind(
+                            listener,
+                            tern_pop3::REFUSAL,
+                            tern_pop3::service(Arc::clone(&self.pop3)),
+                        )
+                        .await,
+                ),
+                _ => None,
+            };
+            match bound {
+                // The runtime logs each bound address ("listening").
+                Some(result) => {
+                    result.with_context(|| format!("listener {}", listener.name))?;
+                }
+                None => warn!(
+                    listener = %listener.name,
+                    protocol = listener.protocol.as_str(),
+                    bind = %listener.bind,
+                    "protocol not available in this build; listener not started"
+                ),
+            }
+        }
+        Ok(())
+    }
+}
