@@ -4,22 +4,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# command -> Debian package providing it
+# Debian packages the tests use: clients (swaks with TLS and SASL support, mbsync from isync,
+# fetchmail, curl, python3) and real peers the tests start themselves (clamd, postfix's
+# smtp-source, dnsmasq).
 packages=(
-  swaks:swaks
-  mbsync:isync
-  fetchmail:fetchmail
-  curl:curl
-  python3:python3
-  clamd:clamav-daemon
-  postfix:postfix
-  dnsmasq:dnsmasq
+  swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl
+  isync fetchmail curl python3 ca-certificates
+  clamav-daemon postfix dnsmasq
 )
 missing=()
-for pair in "${packages[@]}"; do
-  cmd=${pair%%:*}
-  pkg=${pair#*:}
-  if ! command -v "$cmd" >/dev/null 2>&1 && ! [ -x "/usr/sbin/$cmd" ]; then
+for pkg in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$pkg")
   fi
 done

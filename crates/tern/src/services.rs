@@ -12,12 +12,21 @@ use tracing::warn;
 
 /// Everything the protocol services are built from.
 pub struct Services {
+    smtp: Arc<tern_smtp::SmtpContext>,
     pop3: Arc<tern_pop3::Pop3Context>,
 }
 
 impl Services {
     pub fn new(config: &Config, store: &Store, directory: &Directory, tls: &TlsStore) -> Self {
+        let pipeline =
+            tern_delivery::Pipeline::new(store.clone(), directory.clone(), config.hostname.clone());
         Services {
+            smtp: Arc::new(tern_smtp::SmtpContext::from_config(
+                config,
+                pipeline,
+                directory.clone(),
+                Some(tls.acceptor()),
+            )),
             pop3: Arc::new(tern_pop3::Pop3Context::from_config(
                 config,
                 store.clone(),
@@ -32,6 +41,17 @@ impl Services {
     pub async fn bind_all(&self, config: &Config, runtime: &mut Runtime) -> anyhow::Result<()> {
         for listener in &config.listeners {
             let bound = match listener.protocol {
+                Protocol::Smtp | Protocol::Submission | Protocol::Submissions | Protocol::Lmtp => {
+                    Some(
+                        runtime
+                            .bind(
+                                listener,
+                                tern_smtp::REFUSAL,
+                                tern_smtp::service(Arc::clone(&self.smtp)),
+                            )
+                            .await,
+                    )
+                }
                 Protocol::Pop3 | Protocol::Pop3s => Some(
                     runtime
                         .bind(

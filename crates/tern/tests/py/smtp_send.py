@@ -2,7 +2,7 @@
 """Send one message with smtplib and print the outcome as JSON.
 
 usage: smtp_send.py HOST PORT --from ADDR --to ADDR [--to ADDR ...] [--file PATH]
-                    [--starttls] [--ssl] [--login USER PASSWORD] [--ehlo NAME]
+                    [--starttls] [--ssl] [--login USER PASSWORD] [--ehlo NAME] [--smtputf8]
 The message is read from --file (bytes, sent as-is) or stdin.
 Prints {"refused": {rcpt: [code, msg]}} on success or {"error": code, "message": msg}.
 """
@@ -24,6 +24,7 @@ def main():
     p.add_argument("--ssl", action="store_true")
     p.add_argument("--login", nargs=2)
     p.add_argument("--ehlo", default="client.example.test")
+    p.add_argument("--smtputf8", action="store_true")
     args = p.parse_args()
     data = open(args.file, "rb").read() if args.file else sys.stdin.buffer.read()
     ctx = ssl.create_default_context()
@@ -40,7 +41,8 @@ def main():
             s.ehlo()
         if args.login:
             s.login(args.login[0], args.login[1])
-        refused = s.sendmail(args.sender, args.to, data)
+        options = ["SMTPUTF8", "BODY=8BITMIME"] if args.smtputf8 else []
+        refused = s.sendmail(args.sender, args.to, data, mail_options=options)
         s.quit()
         print(json.dumps({"refused": {k: [v[0], v[1].decode(errors="replace")] for k, v in refused.items()}}))
     except smtplib.SMTPRecipientsRefused as e:
@@ -48,6 +50,9 @@ def main():
                           "refused": {k: [v[0], v[1].decode(errors="replace")] for k, v in e.recipients.items()}}))
     except smtplib.SMTPResponseException as e:
         print(json.dumps({"error": e.smtp_code, "message": e.smtp_error.decode(errors="replace")}))
+    except smtplib.SMTPNotSupportedError as e:
+        # e.g. AUTH not offered: the server did not advertise the extension.
+        print(json.dumps({"error": "not supported", "message": str(e)}))
 
 
 if __name__ == "__main__":

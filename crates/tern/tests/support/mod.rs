@@ -42,9 +42,13 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut toml = format!(
             "hostname = \"mail.example.test\"\ndomains = [\"example.test\"]\ndata_dir = \"{}\"\n\
-             [auth]\nallow_plaintext_on_loopback = true\n[tls]\nself_signed = true\n",
+             [tls]\nself_signed = true\n",
             dir.path().join("data").display()
         );
+        // Plaintext logins on loopback, unless the test configures [auth] itself.
+        if !extra_toml.contains("[auth]") {
+            toml.push_str("[auth]\nallow_plaintext_on_loopback = true\n");
+        }
         for protocol in protocols {
             toml.push_str(&format!(
                 "[[listener]]\nname = \"{protocol}\"\nprotocol = \"{protocol}\"\nbind = \"127.0.0.1:0\"\n"

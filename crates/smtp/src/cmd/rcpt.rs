@@ -1,0 +1,133 @@
+//! RCPT TO (RFC 5321 §4.1.1.3): every recipient is checked against the directory now, so
+//! unknown users and relay attempts are refused in-protocol (no backscatter).
+
+use std::borrow::Cow;
+
+use smtp_proto::RcptTo;
+use tern_common::Address;
+use tern_directory::Recipient;
+
+use crate::cmd::mail::mailbox;
+use crate::delivery::InboundRecipient;
+use crate::error::SessionError;
+use crate::reply::{Reply, r};
+use crate::state::{Flavor, SessionState};
+
+impl SessionState {
+    pub(crate) async fn handle_rcpt(
+        &mut self,
+        to: RcptTo<Cow<'_, str>>,
+    ) -> Result<Reply, SessionError> {
+        let Some(tx) = &self.tx else {
+            return Ok(r::bad_sequence("Need MAIL before RCPT"));
+        };
+        // RFC 5321 §4.5.3.1.10: too many recipients is a temporary 452; the client sends the
+        // rest in another transaction.
+        if tx.accepted.len() >= self.ctx.max_recipients {
+            return Ok(Reply::new(452, [4, 5, 3], "Too many recipients"));
+        }
+        if to.flags != 0 || to.orcpt.is_some() || to.rrvs != 0 {
+            // DSN (RFC 3461) and RRVS (RFC 7293) are not advertised: RFC 5321 §4.1.1.11.
+            return Ok(Reply::new(555, [5, 5, 4], "RCPT parameter not supported"));
+        }
+        if to.address.is_empty() {
+            // smtp-proto returns `<Postmaster>` (and `<>`) as an empty path.
+            return self.rcpt_postmaster().await;
+        }
+        let address = to.address.into_owned();
+        if !tx.smtputf8 && !address.is_ascii() {
+            // RFC 6531 §3.4.
+            return Ok(Reply::new(
+                553,
+                [5, 6, 7],
+                "Non-ASCII address requires SMTPUTF8",
+            ));
+        }
+        let Some(address) = mailbox(&address) else {
+            return Ok(Reply::new(501, [5, 1, 3], "Bad recipient address syntax"));
+        };
+        let (accounts, external) = match self.ctx.directory.resolve_recipient(&address).await? {
+            Recipient::Local(accounts) => (accounts, 0),
+            Recipient::Forward { local, external } if !local.is_empty() => (local, external.len()),
+            Recipient::Forward { .. } => {
+                // An alias whose targets are all external: nothing could be delivered, and
+                // accepting would drop the message silently.
+                return Ok(Reply::new(
+                    550,
+                    [5, 7, 1],
+                    "Forwarding to external addresses is not available yet",
+                ));
+            }
+            Recipient::Unknown => {
+                return Ok(Reply::new(550, [5, 1, 1], "User unknown"));
+            }
+            Recipient::NotLocal => return Ok(self.not_local()),
+        };
+        Ok(self.accept_recipient(address, accounts, external))
+    }
+
+    /// RFC 5321 §4.5.1: `<Postmaster>` without a domain must be accepted. It is the
+    /// postmaster of this host name if that is a hosted domain, else of the first hosted
+    /// domain that has one.
+    async fn rcpt_postmaster(&mut self) -> Result<Reply, SessionError> {
+        let directory = self.ctx.directory.clone();
+        let mut candidates: Vec<String> = vec![self.ctx.hostname.clone()];
+        candidates.extend(directory.domains().await?.into_iter().map(|d| d.name));
+        for domain in candidates {
+            let Some(address) = mailbox(&format!("postmaster@{domain}")) else {
+                continue;
+            };
+            match directory.resolve_recipient(&address).await? {
+                Recipient::Local(accounts) => {
+                    return Ok(self.accept_recipient(address, accounts, 0));
+                }
+                Recipient::Forward { local, external } if !local.is_empty() => {
+                    return Ok(self.accept_recipient(address, local, external.len()));
+                }
+                _ => {}
+            }
+        }
+        Ok(Reply::new(550, [5, 1, 1], "No postmaster mailbox here"))
+    }
+
+    /// A recipient in a domain that is not ours.
+    fn not_local(&self) -> Reply {
+        match (self.flavor, &self.account) {
+            (Flavor::Submission, Some(_)) => Reply::new(
+                550,
+                [5, 7, 1],
+                "Delivery to remote domains is not available yet",
+            ),
+            // RFC 5321 §3.6.2 / RFC 3463 §3.8: no relaying for unauthenticated clients.
+            _ => Reply::new(554, [5, 7, 1], "Relay access denied"),
+        }
+    }
+
+    fn accept_recipient(
+        &mut self,
+        address: Address,
+        accounts: Vec<tern_directory::AccountId>,
+        external: usize,
+    ) -> Reply {
+        let Some(tx) = &mut self.tx else {
+            return r::bad_sequence("Need MAIL before RCPT");
+        };
+        let key = address.normalized();
+        let index = match tx
+            .recipients
+            .iter()
+            .position(|r| r.address.normalized() == key)
+        {
+            Some(index) => index,
+            None => {
+                if external > 0 {
+                    tx.external_targets += 1;
+                }
+                tx.recipients.push(InboundRecipient { address, accounts });
+                tx.recipients.len() - 1
+            }
+        };
+        tx.accepted.push(index);
+        Reply::new(250, [2, 1, 5], "Recipient OK")
+    }
+}

@@ -1,0 +1,227 @@
+//! SMTP server sessions: MX (RFC 5321, port 25), submission (RFC 6409, 587 with STARTTLS and
+//! 465 with implicit TLS, RFC 8314) and LMTP (RFC 2033). Parsing is smtp-proto's; the session
+//! logic, limits and policy are ours; messages go to `tern_delivery::Pipeline`.
+//!
+//! Implementation notes (the invariants of this crate):
+//! - **250 means durable.** The reply to the final dot / `BDAT LAST` is written only after
+//!   [`tern_delivery::Pipeline::deliver`] returned, and it reflects the outcome: a pipeline
+//!   error gives `451 4.3.0`, never 250. Nothing is stored before the end of the message, so a
+//!   client that disconnects mid-DATA leaves nothing behind.
+//! - **One message is one message.** DATA ends only at `<CRLF>.<CRLF>` (smtp-proto's
+//!   `DataReceiver`); afterwards a message containing a bare CR or LF is refused with
+//!   `550 5.6.0` (RFC 5321 §2.3.8; SMTP smuggling, CVE-2023-51766 class) — never normalised,
+//!   never split. BDAT chunks are taken by exact octet count and always consumed, even when
+//!   refused (RFC 3030 §2), so their content is never read as commands.
+//! - **STARTTLS forgets.** Input pipelined after STARTTLS is discarded before the handshake
+//!   (CVE-2011-0411) and the EHLO name, envelope and any SASL state are dropped
+//!   (RFC 3207 §4.2); the client must EHLO again.
+//! - **Limits are states, not buffers.** Command lines are at most 512 octets (RFC 5321
+//!   §4.5.3.1.4; MAIL 1024 for extension parameters, AUTH and SASL lines 12288 per RFC 4954
+//!   §4); a longer line is dropped as it arrives and answered `500 5.5.2`. Message text is kept
+//!   up to `max_message_size`; beyond it the rest is read and dropped and the answer is
+//!   `552 5.3.4`. Text lines longer than 1000 octets are accepted (real mail has them); only
+//!   the total size is bounded. After `max_errors` error replies the session gets `421` and
+//!   is closed; `command_timeout` (RFC 5321 §4.5.3.2.7) and `data_timeout` (§4.5.3.2.6)
+//!   close idle sessions with `421 4.4.2`.
+//! - **Recipients are checked at RCPT** against the directory: unknown local user
+//!   `550 5.1.1`; a domain not ours from an unauthenticated client `554 5.7.1` (relay denied).
+//!   The domain is always what follows the last `@` of the path smtp-proto returns (source
+//!   routes dropped per RFC 5321 §3.6.1/§4.1.1.3, quotes removed), so `user%other@ours`,
+//!   `"user@other"@ours` and `@ours:user@other` cannot relay.
+//! - **Submission** needs AUTH before MAIL (`530 5.7.0`); AUTH is offered and accepted only
+//!   over TLS, or from loopback when `allow_plaintext_on_loopback` is set (else
+//!   `530 5.7.0 Must issue a STARTTLS command first`). MAIL FROM must be an address the
+//!   account owns (`553 5.7.1`; the null sender too). The pipeline adds a missing `Date:`
+//!   and `Message-ID:` (RFC 6409 §8) for `InboundKind::Submission`.
+//! - **Not yet available, said clearly:** there is no outbound queue yet. An authenticated
+//!   submission to a remote domain is refused at RCPT with
+//!   `550 5.7.1 Delivery to remote domains is not available yet` — permanent on purpose: the
+//!   senders on this port are MUAs, which show a 5xx at once, while a 4xx would only make them
+//!   (or a relaying MTA) retry for days against a feature that is not there. On MX, an alias
+//!   whose expansion mixes local and external targets delivers to the local ones and logs a
+//!   warning once per message that the external ones were not forwarded; an alias with only
+//!   external targets is refused at RCPT (`550 5.7.1`) instead of being accepted and dropped.
+//! - **Replies:** one for the whole message on SMTP (RFC 5321): 250 when every recipient got
+//!   it, also 250 (with the others logged) when some did, else 451 if any failure was
+//!   temporary, else 550. LMTP answers once per accepted RCPT (RFC 2033 §4.2).
+//! - **Logging:** one line per session end and one per message, with the session id; never
+//!   AUTH lines or SASL data.
+#![forbid(unsafe_code)]
+
+mod cmd;
+mod error;
+mod message;
+mod reply;
+mod session;
+mod state;
+mod stream;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tern_common::config::{Config, Protocol, TlsMode};
+use tern_common::listener::{Connection, Service};
+use tern_directory::Directory;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+
+use crate::delivery::Pipeline;
+use crate::session::Session;
+use crate::state::{Flavor, SessionState};
+
+pub(crate) use tern_delivery as delivery;
+
+/// The line the listener runtime sends to a connection refused by a connection limit.
+pub const REFUSAL: &[u8] = b"421 4.7.0 Too many connections, try again later\r\n";
+
+/// Error replies tolerated before a session is closed with 421.
+pub const DEFAULT_MAX_ERRORS: u32 = 20;
+/// Failed AUTH attempts tolerated per session before it is closed with 421 (the directory's
+/// throttling counts across sessions).
+pub const DEFAULT_MAX_AUTH_FAILURES: u32 = 3;
+
+/// What every SMTP session shares. Build one with [`SmtpContext::new`] or
+/// [`SmtpContext::from_config`], adjust the public fields, wrap it in an `Arc`.
+pub struct SmtpContext {
+    /// Where finished messages go.
+    pub pipeline: Pipeline,
+    /// Recipient resolution, sender ownership, AUTH.
+    pub directory: Directory,
+    /// For STARTTLS and implicit TLS; without it STARTTLS is not offered and implicit-TLS
+    /// connections are closed.
+    pub tls: Option<TlsAcceptor>,
+    /// Named in the greeting and EHLO.
+    pub hostname: String,
+    /// Largest message in octets, advertised as `SIZE` (RFC 1870).
+    pub max_message_size: u64,
+    /// Recipients per message (RFC 5321 §4.5.3.1.8 asks for at least 100).
+    pub max_recipients: usize,
+    /// Allow AUTH without TLS from loopback addresses.
+    pub allow_plaintext_on_loopback: bool,
+    /// Wait for the next command (RFC 5321 §4.5.3.2.7: at least 5 minutes).
+    pub command_timeout: Duration,
+    /// Wait for the next piece of message text (RFC 5321 §4.5.3.2.6: 3 minutes).
+    pub data_timeout: Duration,
+    /// Limit for a TLS handshake (STARTTLS and implicit TLS).
+    pub tls_handshake_timeout: Duration,
+    /// Error replies before the session is closed.
+    pub max_errors: u32,
+    /// Failed AUTH attempts before the session is closed.
+    pub max_auth_failures: u32,
+}
+
+impl SmtpContext {
+    /// A context with defaults: no TLS, 50 MiB messages, 100 recipients, no plaintext AUTH
+    /// on loopback, 5-minute command and 3-minute data timeouts, 30-second handshakes.
+    pub fn new(pipeline: Pipeline, directory: Directory, hostname: impl Into<String>) -> Self {
+        SmtpContext {
+            pipeline,
+            directory,
+            tls: None,
+            hostname: hostname.into(),
+            max_message_size: 50 * 1024 * 1024,
+            max_recipients: 100,
+            allow_plaintext_on_loopback: false,
+            command_timeout: Duration::from_secs(300),
+            data_timeout: Duration::from_secs(180),
+            tls_handshake_timeout: Duration::from_secs(30),
+            max_errors: DEFAULT_MAX_ERRORS,
+            max_auth_failures: DEFAULT_MAX_AUTH_FAILURES,
+        }
+    }
+
+    /// A context from the server configuration: hostname, `limits` (message size,
+    /// recipients, handshake timeout; the idle timeout caps the command and data timeouts)
+    /// and `auth.allow_plaintext_on_loopback`.
+    pub fn from_config(
+        config: &Config,
+        pipeline: Pipeline,
+        directory: Directory,
+        tls: Option<TlsAcceptor>,
+    ) -> Self {
+        let base = SmtpContext::new(pipeline, directory, config.hostname.clone());
+        let limits = &config.limits;
+        SmtpContext {
+            tls,
+            max_message_size: limits.max_message_size,
+            max_recipients: limits.max_recipients,
+            allow_plaintext_on_loopback: config.auth.allow_plaintext_on_loopback,
+            command_timeout: base.command_timeout.min(limits.idle_timeout),
+            data_timeout: base.data_timeout.min(limits.idle_timeout),
+            tls_handshake_timeout: limits.tls_handshake_timeout,
+            ..base
+        }
+    }
+}
+
+impl std::fmt::Debug for SmtpContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpContext")
+            .field("hostname", &self.hostname)
+            .field("tls", &self.tls.is_some())
+            .field("max_message_size", &self.max_message_size)
+            .field("max_recipients", &self.max_recipients)
+            .field(
+                "allow_plaintext_on_loopback",
+                &self.allow_plaintext_on_loopback,
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// Who is on the other end of a stream handed to [`serve_stream`].
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    /// The client's address (loopback decides plaintext AUTH; recorded in `Received:`).
+    pub peer: SocketAddr,
+    /// Session id for logs and the `Received:` header.
+    pub session_id: String,
+    /// `Smtp` (MX), `Submission`, `Submissions` or `Lmtp`.
+    pub protocol: Protocol,
+    /// `Implicit`: handshake first; `StartTls`: offer STARTTLS (with a certificate);
+    /// `None`: cleartext only.
+    pub tls: TlsMode,
+    /// Cancelled at server shutdown: the session says `421` and ends.
+    pub shutdown: CancellationToken,
+}
+
+/// The listener-runtime service: `runtime.bind(&cfg, tern_smtp::REFUSAL, tern_smtp::service(ctx))`.
+/// One service serves every SMTP-family listener; it dispatches on the connection's protocol.
+pub fn service(ctx: Arc<SmtpContext>) -> impl Service {
+    move |conn: Connection| serve(Arc::clone(&ctx), conn)
+}
+
+/// Runs one session on an accepted connection until QUIT, disconnect, timeout or shutdown.
+pub async fn serve(ctx: Arc<SmtpContext>, conn: Connection) {
+    let info = SessionInfo {
+        peer: conn.peer,
+        session_id: conn.session_id.to_string(),
+        protocol: conn.protocol,
+        tls: conn.tls,
+        shutdown: conn.shutdown,
+    };
+    serve_stream(ctx, conn.stream, info).await;
+}
+
+/// Runs one session over any byte stream (TCP, an in-memory duplex in tests).
+pub async fn serve_stream<S>(ctx: Arc<SmtpContext>, stream: S, info: SessionInfo)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let Some(flavor) = Flavor::of(info.protocol) else {
+        tracing::error!(protocol = %info.protocol, "not an SMTP-family protocol; closing");
+        return;
+    };
+    // RFC 8314 §3.3: port 465 is TLS from the first byte.
+    let implicit = info.tls == TlsMode::Implicit || info.protocol == Protocol::Submissions;
+    let starttls = !implicit && info.tls == TlsMode::StartTls && ctx.tls.is_some();
+    let state = SessionState::new(ctx, flavor, info.peer, info.session_id, starttls);
+    Session::new(stream, state, info.shutdown)
+        .run(implicit)
+        .await;
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,160 @@
+//! The protocol state of one session, independent of the byte stream: greeting, TLS,
+//! authentication and the mail transaction in progress. Command handlers (`cmd/`) are methods
+//! on [`SessionState`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tern_common::Address;
+use tern_common::config::Protocol;
+use tern_directory::{Account, SaslExchange};
+
+use crate::SmtpContext;
+use crate::delivery::{InboundRecipient, TraceProtocol};
+
+/// Which service a listener offers; decides AUTH, relaying and the reply to the final dot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flavor {
+    /// Port 25: mail for our domains from anyone; no AUTH, no relaying.
+    Mx,
+    /// Ports 587/465: authenticated users sending as themselves (RFC 6409).
+    Submission,
+    /// RFC 2033: final delivery from another MTA, one reply per recipient.
+    Lmtp,
+}
+
+impl Flavor {
+    pub(crate) fn of(protocol: Protocol) -> Option<Flavor> {
+        match protocol {
+            Protocol::Smtp => Some(Flavor::Mx),
+            Protocol::Submission | Protocol::Submissions => Some(Flavor::Submission),
+            Protocol::Lmtp => Some(Flavor::Lmtp),
+            _ => None,
+        }
+    }
+}
+
+/// The client's greeting.
+#[derive(Debug, Clone)]
+pub(crate) struct Helo {
+    /// The name the client gave.
+    pub(crate) name: String,
+    /// EHLO or LHLO (extensions allowed), as opposed to HELO.
+    pub(crate) extended: bool,
+}
+
+/// A mail transaction: from MAIL to the end of DATA / BDAT LAST, RSET, EHLO or STARTTLS.
+#[derive(Debug, Default)]
+pub(crate) struct Transaction {
+    /// `None` for the null reverse-path `<>`.
+    pub(crate) mail_from: Option<Address>,
+    /// RFC 6531 §3.4: MAIL carried SMTPUTF8.
+    pub(crate) smtputf8: bool,
+    /// Distinct accepted recipients with the accounts they resolve to.
+    pub(crate) recipients: Vec<InboundRecipient>,
+    /// One entry per accepted RCPT command (duplicates included), indexing `recipients`:
+    /// LMTP answers each accepted RCPT (RFC 2033 §4.2).
+    pub(crate) accepted: Vec<usize>,
+    /// Addresses whose alias expansion includes external targets, which are not forwarded
+    /// (no outbound queue yet).
+    pub(crate) external_targets: usize,
+    /// The message so far once BDAT has been used (RFC 3030): DATA is then refused.
+    pub(crate) chunks: Option<Vec<u8>>,
+}
+
+/// Everything a session knows besides its byte stream.
+pub(crate) struct SessionState {
+    pub(crate) ctx: Arc<SmtpContext>,
+    pub(crate) flavor: Flavor,
+    pub(crate) peer: SocketAddr,
+    pub(crate) session_id: String,
+    pub(crate) helo: Option<Helo>,
+    /// Description of the TLS connection (version, cipher) once TLS is active.
+    pub(crate) tls: Option<String>,
+    /// Whether STARTTLS may be offered (listener mode STARTTLS and a certificate).
+    pub(crate) starttls_offered: bool,
+    pub(crate) account: Option<Account>,
+    pub(crate) tx: Option<Transaction>,
+    /// A SASL exchange waiting for the client's next response line.
+    pub(crate) sasl: Option<SaslExchange>,
+    /// SCRAM: server-final data sent as a 334, waiting for the client's empty response.
+    pub(crate) sasl_success: Option<Account>,
+    pub(crate) errors: u32,
+    pub(crate) auth_failures: u32,
+    pub(crate) messages: u32,
+}
+
+impl SessionState {
+    pub(crate) fn new(
+        ctx: Arc<SmtpContext>,
+        flavor: Flavor,
+        peer: SocketAddr,
+        session_id: String,
+        starttls_offered: bool,
+    ) -> SessionState {
+        SessionState {
+            ctx,
+            flavor,
+            peer,
+            session_id,
+            helo: None,
+            tls: None,
+            starttls_offered,
+            account: None,
+            tx: None,
+            sasl: None,
+            sasl_success: None,
+            errors: 0,
+            auth_failures: 0,
+            messages: 0,
+        }
+    }
+
+    /// RFC 3207 §4.2: after the handshake the server discards all knowledge obtained from the
+    /// client (EHLO name, envelope); the client must EHLO again.
+    pub(crate) fn tls_started(&mut self, description: String) {
+        self.helo = None;
+        self.tx = None;
+        self.account = None;
+        self.sasl = None;
+        self.sasl_success = None;
+        self.tls = Some(description);
+    }
+
+    /// Whether STARTTLS is offered now.
+    pub(crate) fn starttls_available(&self) -> bool {
+        self.starttls_offered && self.tls.is_none()
+    }
+
+    /// RFC 4954 §4 with RFC 3207: passwords only over TLS, or from loopback when allowed.
+    pub(crate) fn auth_allowed(&self) -> bool {
+        self.flavor == Flavor::Submission
+            && (self.tls.is_some()
+                || (self.ctx.allow_plaintext_on_loopback && self.peer.ip().is_loopback()))
+    }
+
+    /// The RFC 3848 protocol word for the `Received:` header.
+    pub(crate) fn trace_protocol(&self) -> TraceProtocol {
+        let extended = self.helo.as_ref().is_some_and(|h| h.extended);
+        let (tls, auth) = (self.tls.is_some(), self.account.is_some());
+        match (self.flavor, extended, tls, auth) {
+            (Flavor::Lmtp, _, false, false) => TraceProtocol::Lmtp,
+            (Flavor::Lmtp, _, true, false) => TraceProtocol::Lmtps,
+            (Flavor::Lmtp, _, false, true) => TraceProtocol::Lmtpa,
+            (Flavor::Lmtp, _, true, true) => TraceProtocol::Lmtpsa,
+            (_, false, _, _) => TraceProtocol::Smtp,
+            (_, true, false, false) => TraceProtocol::Esmtp,
+            (_, true, true, false) => TraceProtocol::Esmtps,
+            (_, true, false, true) => TraceProtocol::Esmtpa,
+            (_, true, true, true) => TraceProtocol::Esmtpsa,
+        }
+    }
+
+    /// The greeting word the client should have used, for 503 replies.
+    pub(crate) fn hello_verb(&self) -> &'static str {
+        match self.flavor {
+            Flavor::Lmtp => "LHLO",
+            _ => "EHLO/HELO",
+        }
+    }
+}
