@@ -3,4 +3,5 @@
 //! session crates do the I/O. Fuzz targets and property tests depend on this crate alone.
 #![forbid(unsafe_code)]
 
+pub mod imap;
 pub mod pop3;
