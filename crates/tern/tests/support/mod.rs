@@ -202,6 +202,15 @@ impl TestServer {
         self.dir.path().join("data")
     }
 
+    /// SIGKILL: the process dies wherever it is, as in a crash or power loss of the process.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("kill -9");
+            child.wait().expect("reap");
+        }
+        self.addrs.clear();
+    }
+
     /// SIGTERM and wait for a clean exit.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
