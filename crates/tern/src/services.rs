@@ -13,6 +13,7 @@ use tracing::warn;
 /// Everything the protocol services are built from.
 pub struct Services {
     smtp: Arc<tern_smtp::SmtpContext>,
+    imap: Arc<tern_imap::ImapContext>,
     pop3: Arc<tern_pop3::Pop3Context>,
 }
 
@@ -24,6 +25,12 @@ impl Services {
             smtp: Arc::new(tern_smtp::SmtpContext::from_config(
                 config,
                 pipeline,
+                directory.clone(),
+                Some(tls.acceptor()),
+            )),
+            imap: Arc::new(tern_imap::ImapContext::from_config(
+                config,
+                store.clone(),
                 directory.clone(),
                 Some(tls.acceptor()),
             )),
@@ -52,6 +59,15 @@ impl Services {
                             .await,
                     )
                 }
+                Protocol::Imap | Protocol::Imaps => Some(
+                    runtime
+                        .bind(
+                            listener,
+                            tern_imap::REFUSAL,
+                            tern_imap::service(Arc::clone(&self.imap)),
+                        )
+                        .await,
+                ),
                 Protocol::Pop3 | Protocol::Pop3s => Some(
                     runtime
                         .bind(

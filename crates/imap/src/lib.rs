@@ -1,0 +1,185 @@
+//! IMAP4rev2 (RFC 9051) server sessions with IMAP4rev1 (RFC 3501) compatibility, on Tern's
+//! own sans-IO codec (`tern_proto::imap`) and the shared store.
+//!
+//! Implementation notes (the invariants of this crate):
+//! - **One dispatch point.** `session::Session::dispatch` is the only place a command is matched
+//!   against the session state (RFC 9051 §3); a command illegal in the current state is
+//!   rejected there and nowhere else.
+//! - **Isolation.** Every mailbox lookup goes through the session's own `AccountId`
+//!   (`store.mailbox_by_name(account, ..)`); a name that belongs to another account is simply
+//!   "no such mailbox". Names that try to leave the personal namespace (`..`, `~bob`, `#x`,
+//!   control characters) are refused before any lookup (`names::validate`).
+//! - **Synchronisation.** The selected mailbox is a `selected::SelectedMailbox` view: the
+//!   seq→UID list as the client knows it plus a change-bus receiver. The bus is only a signal;
+//!   what changed is read back with `changes_since(watermark)` so one code path serves
+//!   NOOP, IDLE and command boundaries, and a lagged receiver falls back to a full UID resync.
+//!   Before every tagged reply pending changes are turned into EXISTS / FETCH / EXPUNGE
+//!   (or VANISHED under QRESYNC); RFC 9051 §7.5.1: EXPUNGE is held back while answering
+//!   FETCH, STORE and SEARCH that are not UID commands, and sequence numbers always match
+//!   what the client was told.
+//! - **Own changes are reported once.** A STORE answers with its own FETCH responses and
+//!   remembers `(uid, modseq)` so the echo from the bus is skipped; own expunges remove the
+//!   UID from the view first, so their echo finds nothing to report.
+//! - **Durability before the reply.** Every store write is durable when the call returns, so
+//!   the tagged OK of APPEND, STORE, EXPUNGE, COPY and MOVE is sent only after it.
+//! - **Passwords** are refused before TLS (`LOGINDISABLED`, `NO [PRIVACYREQUIRED]`) unless
+//!   the peer is loopback and `allow_plaintext_on_loopback` is set; SCRAM-SHA-256 is always
+//!   allowed. STARTTLS discards pipelined plaintext (RFC 9051 §6.2.1).
+//! - **Bounded input.** Lines and literals are bounded by the codec; its errors become `BAD`
+//!   or `NO [TOOBIG]` and the session survives; `max_errors` consecutive errors end it.
+//! - **`\Recent` is not tracked** (RFC 9051 removed it): IMAP4rev1 clients get `RECENT 0`,
+//!   no `\Recent` flags, SEARCH RECENT/NEW match nothing and OLD matches everything.
+//! - **MULTIAPPEND** checks every message (size, flags) before storing any, then stores them
+//!   one `store.append` at a time: a store failure half-way leaves the earlier ones stored
+//!   (the store has no multi-message transaction yet).
+//! - SEARCH reads message content only for keys that need it (three-valued evaluation:
+//!   flags, dates, sizes and UIDs decide first); header and body keys scan the stored blob.
+//! - Never logged: LOGIN passwords and SASL data (redacted types).
+#![forbid(unsafe_code)]
+
+mod cmd;
+mod dates;
+mod error;
+pub mod message;
+mod names;
+mod selected;
+mod session;
+mod state;
+mod stream;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tern_common::config::Config;
+use tern_common::listener::{Connection, Service};
+use tern_directory::Directory;
+use tern_store::Store;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+
+/// The line the listener runtime sends to a connection refused by a connection limit.
+pub const REFUSAL: &[u8] = b"* BYE Too many connections\r\n";
+
+/// Consecutive protocol errors tolerated before the session is closed.
+pub const DEFAULT_MAX_ERRORS: u32 = 20;
+
+/// RFC 9051 §5.4: the autologout timer of an authenticated session is at least 30 minutes.
+pub const AUTOLOGOUT: Duration = Duration::from_secs(30 * 60);
+
+/// What every IMAP session shares. Build one with [`ImapContext::new`] or
+/// [`ImapContext::from_config`], adjust the public fields, wrap it in an `Arc`.
+pub struct ImapContext {
+    /// The message store.
+    pub store: Store,
+    /// Accounts and authentication.
+    pub directory: Directory,
+    /// For STARTTLS and implicit TLS; without it STARTTLS is not offered.
+    pub tls: Option<TlsAcceptor>,
+    /// Named in the greeting.
+    pub hostname: String,
+    /// Allow LOGIN and AUTHENTICATE PLAIN/LOGIN without TLS from loopback addresses.
+    pub allow_plaintext_on_loopback: bool,
+    /// Idle limit before login.
+    pub login_timeout: Duration,
+    /// Idle limit after login, IDLE included (RFC 9051 §5.4: at least 30 minutes).
+    pub idle_timeout: Duration,
+    /// Limit for a TLS handshake (implicit TLS and STARTTLS).
+    pub tls_handshake_timeout: Duration,
+    /// Largest APPEND message (APPENDLIMIT, RFC 7889).
+    pub append_limit: u64,
+    /// Consecutive protocol errors tolerated before the session is closed.
+    pub max_errors: u32,
+}
+
+impl ImapContext {
+    /// A context with defaults: no TLS, no plaintext on loopback, 10-minute login timeout,
+    /// 30-minute autologout, 30-second handshake timeout, 50 MiB APPENDLIMIT, 20 errors.
+    pub fn new(store: Store, directory: Directory, hostname: impl Into<String>) -> ImapContext {
+        ImapContext {
+            store,
+            directory,
+            tls: None,
+            hostname: hostname.into(),
+            allow_plaintext_on_loopback: false,
+            login_timeout: Duration::from_secs(600),
+            idle_timeout: AUTOLOGOUT,
+            tls_handshake_timeout: Duration::from_secs(30),
+            append_limit: 50 * 1024 * 1024,
+            max_errors: DEFAULT_MAX_ERRORS,
+        }
+    }
+
+    /// A context from the server configuration: hostname, `auth.allow_plaintext_on_loopback`,
+    /// `limits.idle_timeout` (before login; after login at least [`AUTOLOGOUT`]),
+    /// `limits.tls_handshake_timeout` and `limits.max_message_size` (APPENDLIMIT).
+    pub fn from_config(
+        config: &Config,
+        store: Store,
+        directory: Directory,
+        tls: Option<TlsAcceptor>,
+    ) -> ImapContext {
+        ImapContext {
+            tls,
+            allow_plaintext_on_loopback: config.auth.allow_plaintext_on_loopback,
+            login_timeout: config.limits.idle_timeout,
+            idle_timeout: config.limits.idle_timeout.max(AUTOLOGOUT),
+            tls_handshake_timeout: config.limits.tls_handshake_timeout,
+            append_limit: config.limits.max_message_size,
+            ..ImapContext::new(store, directory, config.hostname.clone())
+        }
+    }
+}
+
+impl std::fmt::Debug for ImapContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImapContext")
+            .field("hostname", &self.hostname)
+            .field("tls", &self.tls.is_some())
+            .field(
+                "allow_plaintext_on_loopback",
+                &self.allow_plaintext_on_loopback,
+            )
+            .field("idle_timeout", &self.idle_timeout)
+            .field("append_limit", &self.append_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The listener-runtime service: `runtime.bind(&cfg, tern_imap::REFUSAL, tern_imap::service(ctx))`.
+pub fn service(ctx: Arc<ImapContext>) -> impl Service {
+    move |conn: Connection| serve(Arc::clone(&ctx), conn)
+}
+
+/// Runs one IMAP session on an accepted connection (TLS handshake first on implicit-TLS
+/// listeners), until LOGOUT, disconnect, autologout or shutdown.
+pub async fn serve(ctx: Arc<ImapContext>, conn: Connection) {
+    let Connection {
+        stream,
+        peer,
+        tls,
+        shutdown,
+        ..
+    } = conn;
+    let implicit = tls == tern_common::config::TlsMode::Implicit;
+    serve_stream(ctx, stream, peer, implicit, shutdown).await;
+}
+
+/// Runs one IMAP session over any byte stream (TCP, an in-memory duplex in tests). With
+/// `implicit_tls` the stream starts with a TLS handshake (port 993, RFC 8314); otherwise it is
+/// cleartext and may be upgraded with STARTTLS.
+pub async fn serve_stream<S>(
+    ctx: Arc<ImapContext>,
+    stream: S,
+    peer: SocketAddr,
+    implicit_tls: bool,
+    shutdown: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    session::run(ctx, stream, peer, implicit_tls, shutdown).await;
+}
+
+#[cfg(test)]
+mod tests;

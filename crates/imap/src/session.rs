@@ -1,0 +1,581 @@
+//! The connection loop: greeting, read with the per-state timer, decode, dispatch, write,
+//! STARTTLS upgrade, IDLE. Commands illegal in the current state are rejected in one place:
+//! [`Session::dispatch`].
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tern_common::listener::accept_tls;
+use tern_proto::imap::{
+    Code, Command, CommandBody, CommandDecoder, ContinueRequest, Data, Decoded, DecoderConfig,
+    Response, ResponseEncoder, Status, Tag, is_idle_done,
+};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::ImapContext;
+use crate::error::{CmdError, SessionError};
+use crate::state::{Enabled, State};
+use crate::stream::MaybeTls;
+
+/// Replies are flushed at the latest when this much is buffered (large FETCH responses).
+pub(crate) const FLUSH_AT: usize = 256 * 1024;
+
+/// Bound on saying goodbye: a client that stopped reading must not hold the task.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Encoded responses waiting to be written.
+pub(crate) struct Out {
+    pub(crate) buf: BytesMut,
+    pub(crate) enc: ResponseEncoder,
+}
+
+impl Out {
+    pub(crate) fn send(&mut self, response: &Response) {
+        self.enc.encode(response, &mut self.buf);
+    }
+}
+
+/// A successful command's tagged `OK [code] text`.
+pub(crate) struct Done {
+    pub(crate) code: Option<Code>,
+    pub(crate) text: String,
+}
+
+pub(crate) fn done(text: impl Into<String>) -> Result<Done, CmdError> {
+    Ok(Done {
+        code: None,
+        text: text.into(),
+    })
+}
+
+pub(crate) fn done_with(code: Code, text: impl Into<String>) -> Result<Done, CmdError> {
+    Ok(Done {
+        code: Some(code),
+        text: text.into(),
+    })
+}
+
+pub(crate) type CmdResult = Result<Done, CmdError>;
+
+/// What the loop does after a command.
+pub(crate) enum Next {
+    Continue,
+    Close,
+    StartTls,
+}
+
+/// The state without its data, to match commands against.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    NotAuthenticated,
+    Authenticated,
+    Selected,
+}
+
+pub(crate) struct Session<S> {
+    pub(crate) ctx: Arc<ImapContext>,
+    pub(crate) io: MaybeTls<S>,
+    pub(crate) peer: SocketAddr,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) rbuf: BytesMut,
+    pub(crate) out: Out,
+    pub(crate) decoder: CommandDecoder,
+    pub(crate) state: State,
+    pub(crate) enabled: Enabled,
+    errors: u32,
+}
+
+/// Runs a session to its end and logs how it ended.
+pub(crate) async fn run<S>(
+    ctx: Arc<ImapContext>,
+    stream: S,
+    peer: SocketAddr,
+    implicit_tls: bool,
+    shutdown: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let io = if implicit_tls {
+        let Some(acceptor) = ctx.tls.clone() else {
+            warn!("implicit-TLS IMAP listener without a TLS acceptor; closing");
+            return;
+        };
+        match accept_tls(&acceptor, stream, ctx.tls_handshake_timeout).await {
+            Ok(tls) => MaybeTls::Tls(Box::new(tls)),
+            Err(e) => {
+                debug!(error = %e, "TLS handshake failed");
+                return;
+            }
+        }
+    } else {
+        MaybeTls::Plain(stream)
+    };
+    let decoder = new_decoder(&ctx);
+    let mut session = Session {
+        ctx,
+        io,
+        peer,
+        shutdown,
+        rbuf: BytesMut::with_capacity(1024),
+        out: Out {
+            buf: BytesMut::with_capacity(1024),
+            enc: ResponseEncoder::default(),
+        },
+        decoder,
+        state: State::NotAuthenticated,
+        enabled: Enabled::default(),
+        errors: 0,
+    };
+    match session.run_loop().await {
+        Ok(()) => debug!("session closed after LOGOUT"),
+        Err(SessionError::Eof) => debug!("client disconnected"),
+        Err(e @ (SessionError::Timeout | SessionError::TooManyErrors)) => info!("closing: {e}"),
+        Err(e) => debug!("session ended: {e}"),
+    }
+    if !session.out.buf.is_empty() {
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, session.flush()).await;
+    }
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, session.io.shutdown()).await;
+}
+
+fn new_decoder(ctx: &ImapContext) -> CommandDecoder {
+    let defaults = DecoderConfig::default();
+    CommandDecoder::new(DecoderConfig {
+        // RFC 7889: the APPENDLIMIT is enforced on the literal announcement.
+        max_literal: ctx.append_limit,
+        max_command_literals: defaults.max_command_literals.max(ctx.append_limit),
+        ..defaults
+    })
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
+    async fn run_loop(&mut self) -> Result<(), SessionError> {
+        // RFC 9051 §7.1.1: the greeting may carry the capabilities.
+        let caps = self.capabilities();
+        self.out.send(&Response::untagged(
+            Status::Ok,
+            Some(Code::Capability(caps)),
+            "Tern IMAP4rev2 ready",
+        ));
+        loop {
+            let command = match self.decoder.decode(&mut self.rbuf) {
+                Ok(Some(Decoded::Command(command))) => command,
+                Ok(Some(Decoded::NeedContinuation { .. })) => {
+                    // RFC 9051 §7.5: the client waits for this before sending the literal.
+                    self.out.send(&Response::ready());
+                    self.flush().await?;
+                    continue;
+                }
+                Ok(None) => {
+                    self.flush().await?;
+                    self.read_more().await?;
+                    continue;
+                }
+                Err(e) => {
+                    debug!(error = %e, "malformed command");
+                    self.protocol_error(&e.response())?;
+                    continue;
+                }
+            };
+            debug!(command = command.body.name(), "command");
+            match self.dispatch(command).await? {
+                Next::Continue => {
+                    if self.out.buf.len() >= FLUSH_AT {
+                        self.flush().await?;
+                    }
+                }
+                Next::Close => {
+                    self.flush().await?;
+                    return Ok(());
+                }
+                Next::StartTls => self.start_tls().await?,
+            }
+            if self.state.selected_mut().is_some_and(|m| m.gone) {
+                self.out.send(&Response::untagged(
+                    Status::Bye,
+                    None,
+                    "Selected mailbox was deleted",
+                ));
+                self.flush().await?;
+                return Ok(());
+            }
+        }
+    }
+
+    fn kind(&self) -> Kind {
+        match self.state {
+            State::NotAuthenticated => Kind::NotAuthenticated,
+            State::Authenticated(_) => Kind::Authenticated,
+            State::Selected(..) => Kind::Selected,
+        }
+    }
+
+    /// RFC 9051 §3 and §6: the only place a command is matched to a state.
+    async fn dispatch(&mut self, command: Command) -> Result<Next, SessionError> {
+        use CommandBody as C;
+        use Kind::{Authenticated as A, NotAuthenticated as N, Selected as Sel};
+        let Command { tag, body } = command;
+        // RFC 9051 §7.5.1: no EXPUNGE while answering FETCH, STORE or SEARCH by number.
+        let allow_expunge = !matches!(&body,
+            C::Fetch(f) if !f.uid)
+            && !matches!(&body, C::Store(s) if !s.uid)
+            && !matches!(&body, C::Search(s) if !s.uid);
+        let kind = self.kind();
+        let result = match (kind, body) {
+            (_, C::Capability) => {
+                let caps = self.capabilities();
+                self.out.send(&Response::Data(Data::Capability(caps)));
+                done("CAPABILITY completed")
+            }
+            (_, C::Noop) => done("NOOP completed"),
+            (_, C::Logout) => {
+                self.out
+                    .send(&Response::untagged(Status::Bye, None, "Logging out"));
+                self.out.send(&Response::ok(tag, None, "LOGOUT completed"));
+                return Ok(Next::Close);
+            }
+            (_, C::Id { params }) => self.id(params),
+            (N, C::StartTls) => return self.starttls(tag),
+            (N, C::Login { username, password }) => self.login(&username, &password).await,
+            (
+                N,
+                C::Authenticate {
+                    mechanism,
+                    initial_response,
+                },
+            ) => {
+                self.authenticate(&tag, &mechanism, initial_response)
+                    .await?
+            }
+            (N, _) => Err(CmdError::bad("Not authenticated")),
+            (_, C::StartTls | C::Login { .. } | C::Authenticate { .. }) => {
+                Err(CmdError::bad("Already authenticated"))
+            }
+            (A, C::Enable { capabilities }) => self.enable(&capabilities),
+            (_, C::Enable { .. }) => Err(CmdError::bad("ENABLE only in the authenticated state")),
+            (_, C::Select { mailbox, params }) => self.select(&mailbox, params, false).await,
+            (_, C::Examine { mailbox, params }) => self.select(&mailbox, params, true).await,
+            (
+                _,
+                C::Create {
+                    mailbox,
+                    special_use,
+                },
+            ) => self.create(&mailbox, &special_use).await,
+            (_, C::Delete { mailbox }) => self.delete(&mailbox).await,
+            (_, C::Rename { from, to }) => self.rename(&from, &to).await,
+            (_, C::Subscribe { mailbox }) => self.subscribe(&mailbox, true).await,
+            (_, C::Unsubscribe { mailbox }) => self.subscribe(&mailbox, false).await,
+            (_, C::List(list)) => self.list(list).await,
+            (_, C::Lsub { reference, pattern }) => self.lsub(&reference, &pattern).await,
+            (_, C::Namespace) => self.namespace(),
+            (_, C::Status { mailbox, items }) => self.status(&mailbox, &items).await,
+            (_, C::Append { mailbox, messages }) => self.append(&mailbox, messages).await,
+            (_, C::Idle) => return self.idle(tag).await,
+            (A, _) => Err(CmdError::bad("No mailbox selected")),
+            (Sel, C::Check) => done("CHECK completed"),
+            (Sel, C::Close) => self.close(true).await,
+            (Sel, C::Unselect) => self.close(false).await,
+            (Sel, C::Expunge) => self.expunge(None).await,
+            (Sel, C::UidExpunge { uids }) => self.expunge(Some(&uids)).await,
+            (Sel, C::Search(search)) => self.search(&tag, *search).await,
+            (Sel, C::Fetch(fetch)) => self.fetch(*fetch).await,
+            (Sel, C::Store(store)) => self.store(*store).await,
+            (Sel, C::Copy { uid, set, mailbox }) => self.copy(uid, &set, &mailbox, false).await,
+            (Sel, C::Move { uid, set, mailbox }) => self.copy(uid, &set, &mailbox, true).await,
+        };
+        self.finish(tag, result, allow_expunge).await?;
+        Ok(Next::Continue)
+    }
+
+    /// Reports pending mailbox changes, then the tagged reply.
+    async fn finish(
+        &mut self,
+        tag: Tag,
+        result: Result<Done, CmdError>,
+        allow_expunge: bool,
+    ) -> Result<(), SessionError> {
+        let enabled = self.enabled;
+        if let State::Selected(_, mailbox) = &mut self.state
+            && let Err(e) = mailbox
+                .sync(&self.ctx.store, &mut self.out, allow_expunge, enabled)
+                .await
+        {
+            // The command itself already succeeded or failed; the changes come next time.
+            debug!(?e, "could not report mailbox changes");
+        }
+        match result {
+            Ok(Done { code, text }) => {
+                self.errors = 0;
+                self.out.send(&Response::ok(tag, code, text));
+            }
+            Err(e) => {
+                let bad = e.is_bad();
+                let response = e.response(tag);
+                if bad {
+                    self.protocol_error(&response)?;
+                } else {
+                    self.out.send(&response);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends a `BAD`; after `max_errors` consecutive ones the session ends with `* BYE`.
+    pub(crate) fn protocol_error(&mut self, response: &Response) -> Result<(), SessionError> {
+        self.out.send(response);
+        self.errors += 1;
+        if self.errors >= self.ctx.max_errors {
+            self.out.send(&Response::untagged(
+                Status::Bye,
+                None,
+                "Too many errors, closing connection",
+            ));
+            return Err(SessionError::TooManyErrors);
+        }
+        Ok(())
+    }
+
+    /// Whether passwords may be sent now: under TLS, or from loopback when configured.
+    pub(crate) fn plaintext_allowed(&self) -> bool {
+        self.io.is_tls()
+            || (self.ctx.allow_plaintext_on_loopback && self.peer.ip().to_canonical().is_loopback())
+    }
+
+    /// RFC 9051 §6.1.1 and the extensions of issue 4; authentication ones only before login.
+    pub(crate) fn capabilities(&self) -> Vec<String> {
+        let mut caps: Vec<String> = vec!["IMAP4rev1".into(), "IMAP4rev2".into()];
+        if matches!(self.state, State::NotAuthenticated) {
+            let plaintext = self.plaintext_allowed();
+            if !self.io.is_tls() && self.ctx.tls.is_some() {
+                caps.push("STARTTLS".into());
+            }
+            if !plaintext {
+                // RFC 9051 §6.2.3: LOGIN is disabled until TLS.
+                caps.push("LOGINDISABLED".into());
+            }
+            caps.push("AUTH=SCRAM-SHA-256".into());
+            if plaintext {
+                caps.push("AUTH=PLAIN".into());
+                caps.push("AUTH=LOGIN".into());
+            }
+            caps.push("SASL-IR".into());
+        }
+        caps.extend(
+            [
+                "IDLE",
+                "UIDPLUS",
+                "MOVE",
+                "CONDSTORE",
+                "QRESYNC",
+                "SPECIAL-USE",
+                "CREATE-SPECIAL-USE",
+                "LITERAL+",
+                "NAMESPACE",
+                "ENABLE",
+                "ID",
+                "UNSELECT",
+                "CHILDREN",
+                "ESEARCH",
+                "SEARCHRES",
+                "LIST-EXTENDED",
+                "LIST-STATUS",
+                "BINARY",
+                "MULTIAPPEND",
+            ]
+            .map(String::from),
+        );
+        caps.push(format!("APPENDLIMIT={}", self.ctx.append_limit));
+        caps.push("STATUS=SIZE".into());
+        caps.push("UTF8=ACCEPT".into());
+        caps
+    }
+
+    pub(crate) async fn flush(&mut self) -> Result<(), SessionError> {
+        if !self.out.buf.is_empty() {
+            self.io.write_all(&self.out.buf).await?;
+            self.out.buf.clear();
+        }
+        self.io.flush().await?;
+        Ok(())
+    }
+
+    /// Writes out large responses while a command is still producing them.
+    pub(crate) async fn flush_if_big(&mut self) -> Result<(), CmdError> {
+        if self.out.buf.len() >= FLUSH_AT {
+            self.flush()
+                .await
+                .map_err(|e| CmdError::Temporary(format!("write failed: {e}")))?;
+        }
+        Ok(())
+    }
+
+    fn timeout(&self) -> Duration {
+        match self.state {
+            State::NotAuthenticated => self.ctx.login_timeout,
+            _ => self.ctx.idle_timeout,
+        }
+    }
+
+    /// Reads more input, waiting at most the autologout time; on shutdown or timeout says
+    /// `* BYE` (RFC 9051 §7.1.5).
+    pub(crate) async fn read_more(&mut self) -> Result<(), SessionError> {
+        self.rbuf.reserve(4096);
+        let idle = self.timeout();
+        let read = tokio::select! {
+            biased;
+            () = self.shutdown.cancelled() => None,
+            r = tokio::time::timeout(idle, self.io.read_buf(&mut self.rbuf)) => Some(r),
+        };
+        match read {
+            None => Err(self
+                .bye("Server shutting down", SessionError::Shutdown)
+                .await),
+            Some(Err(_elapsed)) => Err(self
+                .bye("Autologout; idle for too long", SessionError::Timeout)
+                .await),
+            Some(Ok(Ok(0))) => Err(SessionError::Eof),
+            Some(Ok(Ok(_))) => Ok(()),
+            Some(Ok(Err(e))) => Err(e.into()),
+        }
+    }
+
+    async fn bye(&mut self, text: &str, error: SessionError) -> SessionError {
+        self.out.send(&Response::untagged(Status::Bye, None, text));
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.flush()).await;
+        error
+    }
+
+    /// Reads one line between commands (SASL responses). `Ok(Err(e))`: over-long line.
+    pub(crate) async fn read_line(&mut self) -> Result<Result<Vec<u8>, CmdError>, SessionError> {
+        loop {
+            match self.decoder.decode_line(&mut self.rbuf) {
+                Ok(Some(line)) => return Ok(Ok(line)),
+                Ok(None) => {
+                    self.flush().await?;
+                    self.read_more().await?;
+                }
+                Err(e) => return Ok(Err(CmdError::bad(e.to_string()))),
+            }
+        }
+    }
+
+    /// RFC 9051 §6.3.13 / RFC 2177: `+ idling`, changes pushed as they commit, ends at DONE.
+    async fn idle(&mut self, tag: Tag) -> Result<Next, SessionError> {
+        self.out.send(&Response::Continue(ContinueRequest::Text {
+            code: None,
+            text: "idling".into(),
+        }));
+        let enabled = self.enabled;
+        loop {
+            if let State::Selected(_, mailbox) = &mut self.state {
+                if let Err(e) = mailbox
+                    .sync(&self.ctx.store, &mut self.out, true, enabled)
+                    .await
+                {
+                    debug!(?e, "could not report mailbox changes during IDLE");
+                }
+                if mailbox.gone {
+                    return Ok(Next::Continue);
+                }
+            }
+            match self.decoder.decode_line(&mut self.rbuf) {
+                Ok(Some(line)) if is_idle_done(&line) => {
+                    self.finish(tag, done("IDLE terminated"), true).await?;
+                    return Ok(Next::Continue);
+                }
+                Ok(Some(_)) => {
+                    self.protocol_error(&Response::bad(Some(tag), None, "Expected DONE"))?;
+                    return Ok(Next::Continue);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    self.protocol_error(&Response::bad(Some(tag), None, e.to_string()))?;
+                    return Ok(Next::Continue);
+                }
+            }
+            self.flush().await?;
+            let idle = self.ctx.idle_timeout;
+            let woke = {
+                let Session {
+                    io,
+                    rbuf,
+                    state,
+                    shutdown,
+                    ..
+                } = &mut *self;
+                rbuf.reserve(1024);
+                let change = async {
+                    match state {
+                        State::Selected(_, mailbox) => mailbox.wait_change().await,
+                        _ => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    biased;
+                    () = shutdown.cancelled() => None,
+                    () = change => Some(None),
+                    r = tokio::time::timeout(idle, io.read_buf(rbuf)) => Some(Some(r)),
+                }
+            };
+            match woke {
+                None => {
+                    return Err(self
+                        .bye("Server shutting down", SessionError::Shutdown)
+                        .await);
+                }
+                Some(None) => {}
+                Some(Some(Err(_elapsed))) => {
+                    return Err(self
+                        .bye("Autologout; idle for too long", SessionError::Timeout)
+                        .await);
+                }
+                Some(Some(Ok(Ok(0)))) => return Err(SessionError::Eof),
+                Some(Some(Ok(Ok(_)))) => {}
+                Some(Some(Ok(Err(e)))) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// STARTTLS (RFC 9051 §6.2.1): only before login, once, with a certificate.
+    fn starttls(&mut self, tag: Tag) -> Result<Next, SessionError> {
+        if self.io.is_tls() || self.ctx.tls.is_none() {
+            self.protocol_error(&Response::bad(Some(tag), None, "STARTTLS not available"))?;
+            return Ok(Next::Continue);
+        }
+        self.out
+            .send(&Response::ok(tag, None, "Begin TLS negotiation now"));
+        Ok(Next::StartTls)
+    }
+
+    async fn start_tls(&mut self) -> Result<(), SessionError> {
+        self.flush().await?;
+        // RFC 9051 §6.2.1 (like RFC 3207 §4.2): anything pipelined after STARTTLS came in
+        // cleartext and may have been injected; it is discarded, not executed.
+        if !self.rbuf.is_empty() {
+            debug!(
+                octets = self.rbuf.len(),
+                "discarding input pipelined after STARTTLS"
+            );
+        }
+        self.rbuf.clear();
+        self.decoder = new_decoder(&self.ctx);
+        let (Some(acceptor), Some(plain)) = (self.ctx.tls.clone(), self.io.take_plain()) else {
+            return Err(SessionError::Tls(io::Error::other(
+                "no cleartext stream to upgrade",
+            )));
+        };
+        let tls = accept_tls(&acceptor, plain, self.ctx.tls_handshake_timeout)
+            .await
+            .map_err(SessionError::Tls)?;
+        self.io = MaybeTls::Tls(Box::new(tls));
+        debug!("TLS established");
+        Ok(())
+    }
+}

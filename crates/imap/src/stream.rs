@@ -1,0 +1,85 @@
+//! The session's byte stream: cleartext, or TLS after STARTTLS or on an implicit-TLS port, behind
+//! one type so the session code is the same for both.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_rustls::server::TlsStream;
+
+pub(crate) enum MaybeTls<S> {
+    Plain(S),
+    Tls(Box<TlsStream<S>>),
+    /// Between taking the plain stream for a handshake and storing the TLS one; a failed
+    /// handshake leaves the session here, and it ends.
+    Gone,
+}
+
+impl<S> MaybeTls<S> {
+    pub(crate) fn is_tls(&self) -> bool {
+        matches!(self, MaybeTls::Tls(_))
+    }
+
+    /// Takes the cleartext stream out for a TLS handshake.
+    pub(crate) fn take_plain(&mut self) -> Option<S> {
+        match std::mem::replace(self, MaybeTls::Gone) {
+            MaybeTls::Plain(s) => Some(s),
+            other => {
+                *self = other;
+                None
+            }
+        }
+    }
+}
+
+fn gone() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotConnected,
+        "stream closed after a failed TLS upgrade",
+    )
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for MaybeTls<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            MaybeTls::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            MaybeTls::Tls(s) => Pin::new(&mut **s).poll_read(cx, buf),
+            MaybeTls::Gone => Poll::Ready(Err(gone())),
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for MaybeTls<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            MaybeTls::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            MaybeTls::Tls(s) => Pin::new(&mut **s).poll_write(cx, buf),
+            MaybeTls::Gone => Poll::Ready(Err(gone())),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            MaybeTls::Plain(s) => Pin::new(s).poll_flush(cx),
+            MaybeTls::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
+            MaybeTls::Gone => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            MaybeTls::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            MaybeTls::Tls(s) => Pin::new(&mut **s).poll_shutdown(cx),
+            MaybeTls::Gone => Poll::Ready(Ok(())),
+        }
+    }
+}

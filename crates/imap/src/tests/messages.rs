@@ -1,0 +1,215 @@
+//! SELECT/EXAMINE, APPEND, STORE, COPY/MOVE, EXPUNGE, CLOSE.
+
+use super::*;
+
+#[tokio::test]
+async fn select_and_examine_report_the_mailbox() {
+    let h = Harness::with_messages().await;
+    let mb = h.store.mailbox(h.inbox).await.unwrap().unwrap();
+    let mut c = h.login().await;
+    let lines = c
+        .cmd("a SELECT INBOX", "a OK [READ-WRITE] SELECT completed")
+        .await;
+    assert_eq!(
+        lines,
+        [
+            "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)".to_owned(),
+            "* 3 EXISTS".to_owned(),
+            "* 0 RECENT".to_owned(),
+            "* OK [UNSEEN 1] First unseen".to_owned(),
+            "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted".to_owned(),
+            format!("* OK [UIDVALIDITY {}] UIDs valid", mb.uidvalidity.0),
+            "* OK [UIDNEXT 4] Predicted next UID".to_owned(),
+        ]
+    );
+    c.cmd("b ENABLE IMAP4rev2", "b BAD").await;
+    let lines = c
+        .cmd("c EXAMINE INBOX (CONDSTORE)", "c OK [READ-ONLY]")
+        .await;
+    assert_eq!(lines[0], "* OK [CLOSED] Previous mailbox closed");
+    assert!(has(&lines, "* OK [PERMANENTFLAGS ()]"), "{lines:#?}");
+    assert!(
+        has(
+            &lines,
+            &format!("* OK [HIGHESTMODSEQ {}]", mb.highestmodseq.0)
+        ),
+        "{lines:#?}"
+    );
+    c.cmd("d STORE 1 +FLAGS (\\Seen)", "d NO [READ-ONLY]").await;
+    c.cmd("e EXPUNGE", "e NO").await;
+    c.cmd("f UNSELECT", "f OK").await;
+    c.cmd("g FETCH 1 FLAGS", "g BAD").await;
+    let lines = c.cmd("h ENABLE IMAP4rev2", "h OK").await;
+    assert_eq!(lines, ["* ENABLED IMAP4REV2"]);
+    let lines = c.cmd("i SELECT inbox", "i OK").await;
+    assert!(!has(&lines, "RECENT"), "{lines:#?}");
+    assert!(has(&lines, "* LIST () \"/\" \"INBOX\""), "{lines:#?}");
+    c.cmd("j SELECT Nope", "j NO [NONEXISTENT]").await;
+    c.cmd("k FETCH 1 FLAGS", "k BAD").await;
+}
+
+#[tokio::test]
+async fn append_then_fetch_returns_the_same_octets_with_appenduid() {
+    let h = harness().await;
+    let mb = h.store.mailbox(h.inbox).await.unwrap().unwrap();
+    let mut c = h.login().await;
+    c.send(&format!(
+        "a APPEND INBOX (\\Seen $Forwarded) \"14-Nov-2023 22:13:20 +0100\" {{{}}}",
+        MSG3.len()
+    ))
+    .await;
+    c.expect("+ ").await;
+    c.send_raw(MSG3).await;
+    c.send_raw(b"\r\n").await;
+    c.expect_tagged(&format!("a OK [APPENDUID {} 1]", mb.uidvalidity.0))
+        .await;
+    // MULTIAPPEND with LITERAL+.
+    c.send_raw(format!("b APPEND INBOX {{{}+}}\r\n", MSG1.len()).as_bytes())
+        .await;
+    c.send_raw(MSG1).await;
+    c.send_raw(format!(" (\\Draft) {{{}+}}\r\n", MSG2.len()).as_bytes())
+        .await;
+    c.send_raw(MSG2).await;
+    c.send_raw(b"\r\n").await;
+    c.expect_tagged(&format!("b OK [APPENDUID {} 2:3]", mb.uidvalidity.0))
+        .await;
+    c.cmd("c SELECT INBOX", "c OK").await;
+    c.send("d UID FETCH 1 (FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])")
+        .await;
+    let line = c.try_raw_line().await.unwrap();
+    let mut expected = format!(
+        "* 1 FETCH (UID 1 FLAGS (\\Seen $Forwarded) INTERNALDATE \"14-Nov-2023 21:13:20 +0000\" RFC822.SIZE {} BODY[] {{{}}}\r\n",
+        MSG3.len(),
+        MSG3.len()
+    )
+    .into_bytes();
+    expected.extend_from_slice(MSG3);
+    expected.push(b')');
+    assert_eq!(
+        String::from_utf8_lossy(&line),
+        String::from_utf8_lossy(&expected)
+    );
+    c.expect_tagged("d OK").await;
+    let lines = c.cmd("e FETCH 2:3 (FLAGS)", "e OK").await;
+    assert_eq!(
+        lines,
+        ["* 2 FETCH (FLAGS ())", "* 3 FETCH (FLAGS (\\Draft))"]
+    );
+    c.cmd("f APPEND Nope {1+}\r\nx", "f NO [TRYCREATE]").await;
+}
+
+#[tokio::test]
+async fn store_changes_flags_and_reports_them() {
+    let h = Harness::with_messages().await;
+    let mut c = h.select().await;
+    let lines = c.cmd("a STORE 1:2 +FLAGS (\\Flagged Work)", "a OK").await;
+    assert_eq!(
+        lines,
+        [
+            "* 1 FETCH (FLAGS (\\Flagged Work))",
+            "* 2 FETCH (FLAGS (\\Flagged Work))"
+        ]
+    );
+    let lines = c.cmd("b STORE 1 -FLAGS.SILENT (Work)", "b OK").await;
+    assert!(lines.is_empty(), "{lines:#?}");
+    let lines = c.cmd("c UID STORE 2 FLAGS (\\Seen)", "c OK").await;
+    assert_eq!(lines, ["* 2 FETCH (UID 2 FLAGS (\\Seen))"]);
+    // Unchanged messages still get their FLAGS.
+    let lines = c.cmd("d STORE 2 +FLAGS (\\Seen)", "d OK").await;
+    assert_eq!(lines, ["* 2 FETCH (FLAGS (\\Seen))"]);
+    c.cmd("e STORE 1 +FLAGS (\\Recent)", "e OK").await;
+    c.cmd("f STORE 9 +FLAGS (\\Seen)", "f BAD").await;
+    c.cmd("g UID STORE 9 +FLAGS (\\Seen)", "g OK").await;
+}
+
+#[tokio::test]
+async fn store_unchangedsince_reports_modified() {
+    let h = Harness::with_messages().await;
+    let mut c = h.select().await;
+    let lines = c.cmd("a FETCH 1:3 (MODSEQ)", "a OK").await;
+    let modseq = |l: &str| -> u64 {
+        l.split("MODSEQ (")
+            .nth(1)
+            .unwrap()
+            .split(')')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let m1 = modseq(&lines[0]);
+    let lines = c
+        .cmd(
+            &format!("b STORE 1 (UNCHANGEDSINCE {m1}) +FLAGS (\\Seen)"),
+            "b OK",
+        )
+        .await;
+    assert!(
+        lines[0].starts_with("* 1 FETCH (FLAGS (\\Seen) MODSEQ ("),
+        "{lines:#?}"
+    );
+    let m1b = modseq(&lines[0]);
+    assert!(m1b > m1);
+    c.cmd(
+        &format!("c STORE 1:2 (UNCHANGEDSINCE {m1}) +FLAGS (\\Answered)"),
+        "c OK [MODIFIED 1:2]",
+    )
+    .await;
+    c.cmd(
+        "d UID STORE 1 (UNCHANGEDSINCE 0) +FLAGS (\\Answered)",
+        "d OK [MODIFIED 1]",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn copy_and_move_answer_with_copyuid_and_move_expunges() {
+    let h = Harness::with_messages().await;
+    let archive = h
+        .store
+        .mailbox_by_name(h.account.id, "Archive")
+        .await
+        .unwrap()
+        .unwrap();
+    let v = archive.uidvalidity.0;
+    let mut c = h.select().await;
+    c.cmd("a COPY 2:3 Archive", &format!("a OK [COPYUID {v} 2:3 1:2]"))
+        .await;
+    c.cmd("b COPY 1 Nowhere", "b NO [TRYCREATE]").await;
+    let lines = c.cmd("c MOVE 1:2 Archive", "c OK").await;
+    assert_eq!(
+        lines,
+        [
+            format!("* OK [COPYUID {v} 1:2 3:4] Moved"),
+            "* 2 EXPUNGE".to_owned(),
+            "* 1 EXPUNGE".to_owned(),
+        ]
+    );
+    let lines = c.cmd("d UID FETCH 1:* UID", "d OK").await;
+    assert_eq!(lines, ["* 1 FETCH (UID 3)"]);
+    let lines = c.cmd("e UID MOVE 3 Trash", "e OK").await;
+    assert_eq!(lines[1], "* 1 EXPUNGE");
+    let lines = c.cmd("f STATUS Archive (MESSAGES)", "f OK").await;
+    assert_eq!(lines, ["* STATUS \"Archive\" (MESSAGES 4)"]);
+}
+
+#[tokio::test]
+async fn expunge_shifts_sequence_numbers() {
+    let h = harness().await;
+    for _ in 0..5 {
+        h.deliver(MSG1).await;
+    }
+    let mut c = h.select().await;
+    c.cmd("a STORE 2,4,5 +FLAGS.SILENT (\\Deleted)", "a OK")
+        .await;
+    let lines = c.cmd("b EXPUNGE", "b OK").await;
+    assert_eq!(lines, ["* 5 EXPUNGE", "* 4 EXPUNGE", "* 2 EXPUNGE"]);
+    let lines = c.cmd("c FETCH 1:* (UID)", "c OK").await;
+    assert_eq!(lines, ["* 1 FETCH (UID 1)", "* 2 FETCH (UID 3)"]);
+    c.cmd("d STORE 1:2 +FLAGS.SILENT (\\Deleted)", "d OK").await;
+    let lines = c.cmd("e UID EXPUNGE 3", "e OK").await;
+    assert_eq!(lines, ["* 2 EXPUNGE"]);
+    c.cmd("f CLOSE", "f OK").await;
+    let lines = c.cmd("g STATUS INBOX (MESSAGES)", "g OK").await;
+    assert_eq!(lines, ["* STATUS \"INBOX\" (MESSAGES 0)"]);
+}
