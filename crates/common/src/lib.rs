@@ -8,6 +8,7 @@
 
 pub mod address;
 pub mod config;
+pub mod dns;
 pub mod listener;
 pub mod secret;
 pub mod tls;

@@ -10,6 +10,18 @@ pub enum DeliveryError {
     /// The store failed (unreachable, I/O, failed COMMIT): nothing was stored; SMTP answers `451 4.3.0`.
     #[error("storage failed: {0}")]
     Storage(#[from] StoreError),
+    /// The filter stage refused the message for every recipient (virus: `554 5.7.1`, spam:
+    /// `550 5.7.1`, virus scan unavailable: `451 4.7.1`); nothing was stored. The session answers
+    /// with exactly this reply code, enhanced status code (RFC 3463) and text.
+    #[error("refused by filter: {code} {text}")]
+    Refused {
+        /// The reply code (RFC 5321 §4.2).
+        code: u16,
+        /// The enhanced status code (RFC 3463), e.g. `[5, 7, 1]`.
+        status: [u8; 3],
+        /// The reply text.
+        text: String,
+    },
 }
 
 impl DeliveryError {
@@ -18,6 +30,7 @@ impl DeliveryError {
         match self {
             // A store failure says nothing about the message; it may well succeed on the next attempt.
             DeliveryError::Storage(_) => true,
+            DeliveryError::Refused { code, .. } => *code < 500,
         }
     }
 }

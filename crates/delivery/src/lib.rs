@@ -9,8 +9,12 @@
 //!    later stage. A message it cannot parse is still delivered as received.
 //! 2. **submission_fixups** — submission only: add a missing `Date:` / `Message-ID:` (RFC 6409 §8).
 //! 3. **trace_headers** — `Return-Path:` and `Received:` (RFC 5321 §4.4).
-//! 4. **store_message** — one blob, one row in each distinct account's INBOX, one durable transaction.
-//! 5. **log_delivery** — one log line per message.
+//! 4. **filter** (`pipeline/filter.rs`, when a `tern_filter::Filter` is set) — virus scan, rules and
+//!    classifier: a refusal ends delivery with [`DeliveryError::Refused`] (nothing stored); otherwise
+//!    `X-Spam-*`/`X-Virus-Scan` fields are appended to the trace fields and Junk-bound accounts noted.
+//! 5. **store_message** — one blob, one row in each distinct account's INBOX (or Junk), one durable
+//!    transaction.
+//! 6. **log_delivery** — one log line per message.
 //!
 //! # Implementation notes
 //!

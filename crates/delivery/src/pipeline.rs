@@ -2,12 +2,18 @@
 
 use std::fmt::Write as _;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use mail_parser::{Message, MessageParser};
 use tern_directory::Directory;
-use tern_store::{Appended, Delivery, MessageMeta, Store, StoreError};
+use tern_store::{
+    Appended, Delivery, MessageMeta, NewQueued, NewQueuedRecipient, Store, StoreError,
+};
+use tokio::sync::Notify;
 use tracing::info;
+
+mod filter;
 
 use crate::error::DeliveryError;
 use crate::targets::{self, Plan};
@@ -20,6 +26,12 @@ pub struct Pipeline {
     store: Store,
     directory: Directory,
     hostname: Arc<str>,
+    /// Spam and virus filter (issue 8); `None` delivers unfiltered (tests, tools).
+    filter: Option<tern_filter::Filter>,
+    /// How long remote recipients stay queued before they expire (config `outbound.expire`).
+    queue_expiry: Duration,
+    /// Woken after a delivery queued something, so the outbound worker starts at once.
+    queue_wakeup: Arc<Notify>,
 }
 
 /// Everything the stages know about one message, built up stage by stage.
@@ -33,6 +45,11 @@ struct Context<'m> {
     added_fields: String,
     /// Trace fields (`Return-Path`, `Received`), CRLF-terminated; they go on top of everything.
     trace_fields: String,
+    /// Accounts whose copy the filter sends to their Junk mailbox instead of INBOX.
+    junk: std::collections::HashSet<tern_store::AccountId>,
+    /// Length of the `Return-Path:` field at the start of `trace_fields`: local copies only; the
+    /// queued copy starts after it (RFC 5321 §4.4: Return-Path is added at final delivery).
+    return_path_len: usize,
 }
 
 /// Result of the store stage.
@@ -50,7 +67,21 @@ impl Pipeline {
             store,
             directory,
             hostname: hostname.into(),
+            filter: None,
+            queue_expiry: Duration::from_secs(5 * 86400),
+            queue_wakeup: Arc::new(Notify::new()),
         }
+    }
+
+    /// Sets how long remote recipients stay queued before they expire with a DSN (default 5 days).
+    pub fn with_queue_expiry(mut self, expiry: Duration) -> Pipeline {
+        self.queue_expiry = expiry;
+        self
+    }
+
+    /// Notified after every delivery that queued remote recipients (the outbound worker waits on it).
+    pub fn queue_wakeup(&self) -> Arc<Notify> {
+        Arc::clone(&self.queue_wakeup)
     }
 
     /// The store messages are delivered into.
@@ -75,7 +106,8 @@ impl Pipeline {
         let mut ctx = parse(&message);
         self.submission_fixups(&mut ctx);
         self.trace_headers(&mut ctx);
-        // Authentication (issue 7), filters (issue 8) and Sieve go here; see the crate docs.
+        // Authentication (issue 7) goes before the filter, Sieve after it; see the crate docs.
+        self.filter(&mut ctx).await?;
         let stored = self.store_message(&ctx).await?;
         log_delivery(&ctx, &stored);
         Ok(message
@@ -110,6 +142,7 @@ impl Pipeline {
             _ => None,
         };
         ctx.trace_fields = trace::return_path(inbound.mail_from.as_ref());
+        ctx.return_path_len = ctx.trace_fields.len();
         ctx.trace_fields
             .push_str(&trace::received(&inbound.trace, &self.hostname, single));
     }
@@ -121,9 +154,9 @@ impl Pipeline {
         let size = bytes.len();
         let mut looked_up_again = false;
         loop {
-            let inboxes = targets::inboxes(&self.store, recipients).await?;
+            let inboxes = targets::inboxes(&self.store, recipients, &ctx.junk).await?;
             let plan = targets::plan(recipients, &inboxes);
-            if plan.targets.is_empty() {
+            if plan.targets.is_empty() && plan.remote.is_empty() {
                 return Ok(Stored {
                     plan,
                     appended: Vec::new(),
@@ -136,9 +169,14 @@ impl Pipeline {
                 // The IMAP caches (ENVELOPE, BODYSTRUCTURE, headers) are defined by the IMAP work.
                 meta: MessageMeta::default(),
                 targets: plan.targets.clone(),
+                queue: self.queued(ctx, &plan, &bytes),
             };
+            let queued = delivery.queue.is_some();
             match self.store.deliver(delivery).await {
                 Ok(appended) => {
+                    if queued {
+                        self.queue_wakeup.notify_one();
+                    }
                     return Ok(Stored {
                         plan,
                         appended,
@@ -154,6 +192,49 @@ impl Pipeline {
     }
 }
 
+impl Pipeline {
+    /// The queue part of the store stage: the remote addresses of the plan, with the facts the SMTP
+    /// client needs (RFC 6531 SMTPUTF8, RFC 6152 8BITMIME) and the expiry.
+    fn queued(&self, ctx: &Context<'_>, plan: &Plan, bytes: &[u8]) -> Option<NewQueued> {
+        if plan.remote.is_empty() {
+            return None;
+        }
+        let now = date::unix_seconds(ctx.inbound.trace.received_at);
+        let mail_from = ctx.inbound.mail_from.as_ref();
+        let data = &ctx.inbound.data;
+        let header_end = data
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(data.len(), |p| p + 4);
+        let non_ascii = |b: &[u8]| !b.is_ascii();
+        // RFC 6531 §3.4 / RFC 6532: UTF-8 in the envelope or in header fields needs SMTPUTF8. Raw
+        // 8-bit header bytes that are not UTF-8 are legacy mail, sent as 8-bit data instead.
+        let utf8_headers =
+            non_ascii(&data[..header_end]) && std::str::from_utf8(&data[..header_end]).is_ok();
+        let smtputf8 = mail_from.is_some_and(|a| !a.to_string().is_ascii())
+            || plan.remote.iter().any(|a| !a.to_string().is_ascii())
+            || utf8_headers;
+        let expiry = i64::try_from(self.queue_expiry.as_secs()).unwrap_or(i64::MAX);
+        Some(NewQueued {
+            skip: ctx.return_path_len as u64,
+            mail_from: mail_from.map(ToString::to_string),
+            smtputf8,
+            eight_bit: non_ascii(&bytes[ctx.return_path_len.min(bytes.len())..]),
+            recipients: plan
+                .remote
+                .iter()
+                .map(|a| NewQueuedRecipient {
+                    address: a.to_string(),
+                    ..Default::default()
+                })
+                .collect(),
+            next_attempt: now,
+            expires_at: now.saturating_add(expiry),
+            ..Default::default()
+        })
+    }
+}
+
 /// Stage 1: parse once. mail-parser does not fail on malformed input; it returns `None` only when it finds
 /// no header field, and such a message is still delivered byte for byte.
 fn parse(inbound: &Inbound) -> Context<'_> {
@@ -162,6 +243,8 @@ fn parse(inbound: &Inbound) -> Context<'_> {
         parsed: MessageParser::default().parse(&inbound.data[..]),
         added_fields: String::new(),
         trace_fields: String::new(),
+        junk: Default::default(),
+        return_path_len: 0,
     }
 }
 
@@ -192,7 +275,7 @@ fn log_delivery(ctx: &Context<'_>, stored: &Stored) {
         .iter()
         .filter(|s| !matches!(s, crate::RecipientStatus::Delivered))
         .count();
-    let outcome = if stored.appended.is_empty() {
+    let outcome = if stored.appended.is_empty() && stored.plan.remote.is_empty() {
         "message stored for no recipient"
     } else {
         "message delivered"
@@ -202,6 +285,7 @@ fn log_delivery(ctx: &Context<'_>, stored: &Stored) {
         size = stored.size,
         recipients = ctx.inbound.recipients.len(),
         failed,
+        queued = stored.plan.remote.len(),
         uids = %uids,
         message_id = ctx.parsed.as_ref().and_then(|m| m.message_id()).unwrap_or(""),
         "{outcome}"

@@ -2,7 +2,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use tern_store::{AccountId, Flags, MailboxId, Store, StoreError};
+use tern_common::Address;
+use tern_store::{AccountId, Flags, MailboxId, SpecialUse, Store, StoreError};
 
 use crate::types::{InboundRecipient, RecipientStatus};
 
@@ -12,16 +13,30 @@ pub(crate) const NO_MAILBOX: &str = "no mailbox";
 pub(crate) const MAILBOX_UNAVAILABLE: &str = "mailbox temporarily unavailable";
 
 /// The INBOX of every distinct account of `recipients`, `None` for an account that has none (INBOX cannot
-/// be deleted, so the account itself is gone).
+/// be deleted, so the account itself is gone). Accounts in `junk` get their `\Junk` special-use mailbox
+/// (RFC 6154) instead, or INBOX if they have none: a message is never lost for want of a Junk folder.
 pub(crate) async fn inboxes(
     store: &Store,
     recipients: &[InboundRecipient],
+    junk: &HashSet<AccountId>,
 ) -> Result<HashMap<AccountId, Option<MailboxId>>, StoreError> {
     let mut found = HashMap::new();
     for account in recipients.iter().flat_map(|r| &r.accounts) {
         if !found.contains_key(account) {
-            let inbox = store.mailbox_by_name(*account, "INBOX").await?;
-            found.insert(*account, inbox.map(|m| m.id));
+            let junk_box = if junk.contains(account) {
+                store
+                    .mailboxes(*account)
+                    .await?
+                    .into_iter()
+                    .find(|m| m.special_use == Some(SpecialUse::Junk))
+            } else {
+                None
+            };
+            let mailbox = match junk_box {
+                Some(m) => Some(m),
+                None => store.mailbox_by_name(*account, "INBOX").await?,
+            };
+            found.insert(*account, mailbox.map(|m| m.id));
         }
     }
     Ok(found)
@@ -32,6 +47,8 @@ pub(crate) async fn inboxes(
 pub(crate) struct Plan {
     /// One entry per distinct mailbox, in first-recipient order.
     pub(crate) targets: Vec<(MailboxId, Flags)>,
+    /// Distinct remote addresses to enqueue (by normalised address), in first-recipient order.
+    pub(crate) remote: Vec<Address>,
     /// One status per recipient, in RCPT order; `Delivered` holds once the transaction commits.
     pub(crate) statuses: Vec<RecipientStatus>,
 }
@@ -46,9 +63,11 @@ pub(crate) fn plan(
 ) -> Plan {
     let mut targets = Vec::new();
     let mut seen = HashSet::new();
+    let mut remote = Vec::new();
+    let mut seen_remote = HashSet::new();
     let mut statuses = Vec::with_capacity(recipients.len());
     for recipient in recipients {
-        if recipient.accounts.is_empty() {
+        if recipient.accounts.is_empty() && recipient.remote.is_empty() {
             // SMTP resolved every recipient at RCPT time; an empty list is a caller bug, not a retry case.
             statuses.push(RecipientStatus::PermFail(NO_MAILBOX.to_owned()));
             continue;
@@ -65,24 +84,32 @@ pub(crate) fn plan(
                         targets.push((mailbox, Flags::new()));
                     }
                 }
+                for address in &recipient.remote {
+                    if seen_remote.insert(address.normalized()) {
+                        remote.push(address.clone());
+                    }
+                }
                 statuses.push(RecipientStatus::Delivered);
             }
             None => statuses.push(RecipientStatus::TempFail(MAILBOX_UNAVAILABLE.to_owned())),
         }
     }
-    Plan { targets, statuses }
+    Plan {
+        targets,
+        remote,
+        statuses,
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use tern_common::Address;
-
     use super::*;
 
     fn rcpt(address: &str, accounts: &[i64]) -> InboundRecipient {
         InboundRecipient {
             address: address.parse::<Address>().unwrap(),
             accounts: accounts.iter().map(|&a| AccountId(a)).collect(),
+            remote: Vec::new(),
         }
     }
 
@@ -138,5 +165,17 @@ mod tests {
             p.statuses,
             vec![RecipientStatus::PermFail(NO_MAILBOX.to_owned())]
         );
+    }
+
+    #[test]
+    fn remote_addresses_are_queued_once_and_count_as_delivered() {
+        let mut forward = rcpt("list@x.test", &[1]);
+        forward.remote = vec!["far@y.test".parse().unwrap(), "FAR@Y.TEST".parse().unwrap()];
+        let mut submitted = rcpt("far@y.test", &[]);
+        submitted.remote = vec!["far@y.test".parse().unwrap()];
+        let p = plan(&[forward, submitted], &inboxes(&[(1, Some(10))]));
+        assert_eq!(mailboxes(&p), [10]);
+        assert_eq!(p.remote.len(), 1);
+        assert_eq!(p.statuses, vec![RecipientStatus::Delivered; 2]);
     }
 }

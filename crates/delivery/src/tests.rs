@@ -71,7 +71,11 @@ impl Env {
         else {
             panic!("{address} is not local");
         };
-        InboundRecipient { address, accounts }
+        InboundRecipient {
+            address,
+            accounts,
+            remote: Vec::new(),
+        }
     }
 
     async fn rcpts(&self, addresses: &[&str]) -> Vec<InboundRecipient> {
@@ -395,6 +399,7 @@ async fn a_recipient_without_accounts_fails_permanently_and_others_are_delivered
     rcpts.push(InboundRecipient {
         address: addr("ghost@example.test"),
         accounts: Vec::new(),
+        remote: Vec::new(),
     });
     let outcomes = env
         .pipeline

@@ -33,14 +33,11 @@
 //!   `530 5.7.0 Must issue a STARTTLS command first`). MAIL FROM must be an address the
 //!   account owns (`553 5.7.1`; the null sender too). The pipeline adds a missing `Date:`
 //!   and `Message-ID:` (RFC 6409 §8) for `InboundKind::Submission`.
-//! - **Not yet available, said clearly:** there is no outbound queue yet. An authenticated
-//!   submission to a remote domain is refused at RCPT with
-//!   `550 5.7.1 Delivery to remote domains is not available yet` — permanent on purpose: the
-//!   senders on this port are MUAs, which show a 5xx at once, while a 4xx would only make them
-//!   (or a relaying MTA) retry for days against a feature that is not there. On MX, an alias
-//!   whose expansion mixes local and external targets delivers to the local ones and logs a
-//!   warning once per message that the external ones were not forwarded; an alias with only
-//!   external targets is refused at RCPT (`550 5.7.1`) instead of being accepted and dropped.
+//! - **Remote recipients are queued**, in the same store transaction as the local copies, so
+//!   the 250 covers both: an authenticated submission may send to any domain (RFC 6409 §5), and
+//!   the external targets of one of our aliases are forwarded (MX, LMTP and submission alike).
+//!   Nobody else can reach a foreign domain (relay denied above). The queue worker, routing,
+//!   SMTP client and DSNs live in [`outbound`].
 //! - **Replies:** one for the whole message on SMTP (RFC 5321): 250 when every recipient got
 //!   it, also 250 (with the others logged) when some did, else 451 if any failure was
 //!   temporary, else 550. LMTP answers once per accepted RCPT (RFC 2033 §4.2).
@@ -51,6 +48,7 @@
 mod cmd;
 mod error;
 mod message;
+pub mod outbound;
 mod reply;
 mod session;
 mod state;

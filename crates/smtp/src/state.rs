@@ -55,9 +55,6 @@ pub(crate) struct Transaction {
     /// One entry per accepted RCPT command (duplicates included), indexing `recipients`:
     /// LMTP answers each accepted RCPT (RFC 2033 §4.2).
     pub(crate) accepted: Vec<usize>,
-    /// Addresses whose alias expansion includes external targets, which are not forwarded
-    /// (no outbound queue yet).
-    pub(crate) external_targets: usize,
     /// The message so far once BDAT has been used (RFC 3030): DATA is then refused.
     pub(crate) chunks: Option<Vec<u8>>,
 }

@@ -43,6 +43,8 @@
 mod blob;
 mod bus;
 mod error;
+mod queue;
+mod spam;
 mod sqlite;
 mod types;
 
@@ -54,6 +56,14 @@ use tokio::sync::broadcast;
 pub use blob::BlobId;
 pub use bus::{Change, ChangeKind};
 pub use error::{Result, StoreError};
+pub use queue::{
+    AttemptOutcome, DsnReturn, NewQueued, NewQueuedRecipient, Notify, QueueEntry, QueueId,
+    QueueRecipientId, QueueStats, QueueStatus, QueuedMessage, QueuedRecipient,
+};
+pub use spam::{
+    LearnOutcome, SenderAction, SenderRule, SpamClass, SpamCounts, TokenCounts, TokenScope,
+    TrainingMessage,
+};
 pub use types::{
     Account, AccountId, Alias, Appended, BlobInfo, Changes, Delivery, Domain, DomainId, FlagOp,
     FlagUpdate, Flags, Mailbox, MailboxId, MailboxStatus, MessageMeta, MessageRecord, ModSeq,
@@ -270,7 +280,8 @@ impl Store {
     // ---- messages ----
 
     /// Stores one message in every target mailbox in one transaction: the blob once (refcount = number of
-    /// targets), one row per target. All or nothing: an unknown target fails the whole delivery.
+    /// targets, plus one if queued), one row per target, and — with `delivery.queue` — the outbound queue
+    /// rows for its remote recipients. All or nothing: an unknown target fails the whole delivery.
     pub async fn deliver(&self, delivery: Delivery) -> Result<Vec<Appended>> {
         backend!(self.deliver(delivery))
     }
@@ -289,6 +300,7 @@ impl Store {
             internal_date,
             meta,
             targets: vec![(mailbox, flags)],
+            queue: None,
         };
         let mut appended = self.deliver(delivery).await?;
         appended
@@ -368,6 +380,106 @@ impl Store {
     /// Messages changed and UIDs expunged after `since` (CONDSTORE CHANGEDSINCE, QRESYNC VANISHED).
     pub async fn changes_since(&self, mailbox: MailboxId, since: ModSeq) -> Result<Changes> {
         backend!(self.changes_since(mailbox, since))
+    }
+
+    // Outbound queue
+
+    /// Leases up to `limit` due pending recipients (next attempt reached, lease free or expired) to
+    /// `owner` for `lease_secs`, grouped by message. Each claimed recipient must be settled with
+    /// [`Store::queue_complete`]; if its node dies, the lease runs out and another claim takes it.
+    pub async fn queue_claim(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_secs: i64,
+        limit: usize,
+    ) -> Result<Vec<QueueEntry>> {
+        backend!(self.queue_claim(owner, now, lease_secs, limit))
+    }
+
+    /// Frees every lease held by `owner`: a node starting up (after a crash, say) holds none, so its
+    /// recipients become claimable at once instead of after the lease expiry. Returns how many.
+    pub async fn queue_release_leases(&self, owner: &str) -> Result<usize> {
+        backend!(self.queue_release_leases(owner))
+    }
+
+    /// Records attempt results for recipients of message `id` in one transaction (rows no longer
+    /// pending or leased by another owner are left alone), optionally marks the "delayed" DSN as sent,
+    /// and removes the message (releasing its blob) once no recipient is pending. Returns whether it
+    /// was removed.
+    pub async fn queue_complete(
+        &self,
+        owner: &str,
+        id: QueueId,
+        results: Vec<(QueueRecipientId, AttemptOutcome)>,
+        delay_notified: bool,
+    ) -> Result<bool> {
+        backend!(self.queue_complete(owner, id, results, delay_notified))
+    }
+
+    /// Every queued message with all its recipients, oldest first (`tern queue list`).
+    pub async fn queue_list(&self) -> Result<Vec<QueueEntry>> {
+        backend!(self.queue_list())
+    }
+
+    /// One queued message with all its recipients (`tern queue show`).
+    pub async fn queue_entry(&self, id: QueueId) -> Result<Option<QueueEntry>> {
+        backend!(self.queue_entry(id))
+    }
+
+    /// Makes the pending recipients of message `id` (all messages with `None`) due at `now`
+    /// (`tern queue retry|flush`); NotFound for an unknown id. Returns how many recipients.
+    pub async fn queue_retry(&self, id: Option<QueueId>, now: i64) -> Result<usize> {
+        backend!(self.queue_retry(id, now))
+    }
+
+    /// Removes a queued message and its recipients without a DSN (`tern queue delete`); NotFound if
+    /// absent.
+    pub async fn queue_delete(&self, id: QueueId) -> Result<()> {
+        backend!(self.queue_delete(id))
+    }
+
+    /// Queue size.
+    pub async fn queue_stats(&self) -> Result<QueueStats> {
+        backend!(self.queue_stats())
+    }
+
+    /// The earliest next attempt of a pending recipient, unix seconds.
+    pub async fn queue_next_due(&self) -> Result<Option<i64>> {
+        backend!(self.queue_next_due())
+    }
+}
+
+// Spam tokens: the classifier's counts, learned-message fingerprints and sender lists of
+// `tern-filter`. A separate impl block keeps these apart from the mail API above.
+impl Store {
+    /// Message totals and the counts of `tokens` (in order; zero when unknown) in one scope, read from
+    /// one snapshot.
+    pub async fn spam_counts(&self, scope: TokenScope, tokens: &[u64]) -> Result<SpamCounts> {
+        backend!(self.spam_counts(scope, tokens))
+    }
+
+    /// Learns a batch of messages in one transaction (one message per call for learn-on-move; many per
+    /// call for `tern spam train`). A message already learned as the same class in its scope is
+    /// skipped; one learned as the other class has its counts moved over.
+    pub async fn learn_spam(&self, batch: Vec<TrainingMessage>) -> Result<Vec<LearnOutcome>> {
+        backend!(self.learn_spam(batch))
+    }
+
+    /// An account's sender allow/block list, by pattern.
+    pub async fn spam_senders(&self, account: AccountId) -> Result<Vec<SenderRule>> {
+        backend!(self.spam_senders(account))
+    }
+
+    /// Sets (`Some`) or removes (`None`; NotFound if absent) one sender-list entry of an account.
+    /// The pattern is trimmed and lowercased; NotFound for an unknown account.
+    pub async fn set_spam_sender(
+        &self,
+        account: AccountId,
+        pattern: &str,
+        action: Option<SenderAction>,
+    ) -> Result<()> {
+        backend!(self.set_spam_sender(account, pattern, action))
     }
 }
 

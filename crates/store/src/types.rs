@@ -487,6 +487,8 @@ pub struct Delivery {
     pub meta: MessageMeta,
     /// Target mailboxes with the initial flags of each copy.
     pub targets: Vec<(MailboxId, Flags)>,
+    /// Remote recipients: enqueued for outbound delivery in the same transaction as the local copies.
+    pub queue: Option<crate::queue::NewQueued>,
 }
 
 /// One stored copy of a delivered message (what APPENDUID / COPYUID need).

@@ -303,6 +303,7 @@ async fn apply(store: &Store, ids: &[MailboxId], model: &mut [ModelBox], op: &Op
                     (ids[*mailbox], Flags::new()),
                     (MailboxId(i64::MAX), Flags::new()),
                 ],
+                queue: None,
             };
             assert!(matches!(
                 store.deliver(delivery).await,

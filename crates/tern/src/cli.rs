@@ -44,6 +44,12 @@ pub enum Command {
     /// Manage aliases (one address delivered to one or more others).
     #[command(subcommand)]
     Alias(AliasCommand),
+    /// Inspect and steer the outbound queue.
+    #[command(subcommand)]
+    Queue(QueueCommand),
+    /// Train the spam classifier.
+    #[command(subcommand)]
+    Spam(SpamCommand),
 }
 
 #[derive(Debug, Args)]
@@ -119,5 +125,35 @@ pub enum AliasCommand {
     Remove {
         source: String,
         target: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// List queued messages with their pending recipients and next attempt.
+    List,
+    /// Show one queued message: every recipient with its state, attempts and last error.
+    Show { id: i64 },
+    /// Make the pending recipients of one message due now.
+    Retry { id: i64 },
+    /// Remove a message from the queue without sending a DSN.
+    Delete { id: i64 },
+    /// Make every pending recipient due now.
+    Flush,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SpamCommand {
+    /// Learn hand-sorted mail: Maildir folders, mbox files or directories of .eml files.
+    Train {
+        /// Spam to learn (repeatable).
+        #[arg(long)]
+        spam: Vec<PathBuf>,
+        /// Wanted mail to learn (repeatable).
+        #[arg(long)]
+        ham: Vec<PathBuf>,
+        /// Train this account's own classifier instead of the site-wide one.
+        #[arg(long)]
+        account: Option<String>,
     },
 }

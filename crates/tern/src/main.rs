@@ -10,9 +10,11 @@
 mod admin;
 mod cli;
 mod password;
+mod queue;
 mod serve;
 mod services;
 mod settings;
+mod spam;
 
 use std::process::ExitCode;
 
@@ -48,5 +50,7 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Domain(cmd) => admin::domain(&cli.global, cmd).await,
         cli::Command::User(cmd) => admin::user(&cli.global, cmd).await,
         cli::Command::Alias(cmd) => admin::alias(&cli.global, cmd).await,
+        cli::Command::Queue(cmd) => queue::run(&cli.global, cmd).await,
+        cli::Command::Spam(cmd) => spam::run(&cli.global, cmd).await,
     }
 }

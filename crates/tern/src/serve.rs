@@ -37,10 +37,11 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
     let tls = tls_store(&config)?;
 
     let mut runtime = Runtime::new(&config.limits);
-    Services::new(&config, &store, &directory, &tls)
-        .bind_all(&config, &mut runtime)
-        .await?;
+    let services = Services::new(&config, &store, &directory, &tls);
+    services.bind_all(&config, &mut runtime).await?;
+    let outbound = services.outbound(&config)?;
     let shutdown = runtime.shutdown_token();
+    let outbound = tokio::spawn(outbound.run(shutdown.clone()));
     let mut running = tokio::spawn(runtime.run());
     info!(data_dir = %config.data_dir.display(), "tern is running");
 
@@ -58,6 +59,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
     info!("shutting down: no new connections, waiting for sessions to finish");
     shutdown.cancel();
     running.await.context("listener runtime failed")?;
+    outbound.await.context("outbound queue worker failed")?;
     store.close().await;
     info!("stopped");
     Ok(())

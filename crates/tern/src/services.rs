@@ -20,7 +20,9 @@ pub struct Services {
 impl Services {
     pub fn new(config: &Config, store: &Store, directory: &Directory, tls: &TlsStore) -> Self {
         let pipeline =
-            tern_delivery::Pipeline::new(store.clone(), directory.clone(), config.hostname.clone());
+            tern_delivery::Pipeline::new(store.clone(), directory.clone(), config.hostname.clone())
+                .with_queue_expiry(config.outbound.expire);
+        let pipeline = pipeline.with_filter(filter(config, store));
         Services {
             smtp: Arc::new(tern_smtp::SmtpContext::from_config(
                 config,
@@ -41,6 +43,15 @@ impl Services {
                 Some(tls.acceptor()),
             )),
         }
+    }
+
+    /// The outbound queue worker; it delivers DSNs through the same pipeline as SMTP.
+    pub fn outbound(&self, config: &Config) -> anyhow::Result<Arc<tern_smtp::outbound::Outbound>> {
+        let outbound =
+            tern_smtp::outbound::Outbound::from_config(config, self.smtp.pipeline.clone())
+                .map_err(anyhow::Error::msg)
+                .context("cannot set up outbound delivery")?;
+        Ok(Arc::new(outbound))
     }
 
     /// Binds every configured listener whose protocol this build serves; bind errors (port in
@@ -93,5 +104,30 @@ impl Services {
             }
         }
         Ok(())
+    }
+}
+
+/// The spam and virus filter of the delivery pipeline (issue 8), with the shared resolver for DNSBL
+/// zones when any are configured.
+fn filter(config: &Config, store: &Store) -> tern_filter::Filter {
+    let settings = &config.filter;
+    let filter = tern_filter::Filter::new(
+        settings.clone(),
+        store.clone(),
+        &config.hostname,
+        &config.domains,
+    );
+    if settings.clamd.is_none() {
+        tracing::info!("no clamd configured (filter.clamd): messages are not virus-scanned");
+    }
+    if settings.dnsbl_zones.is_empty() {
+        return filter;
+    }
+    match tern_common::dns::shared_resolver(&config.dns) {
+        Ok(resolver) => filter.with_dns(Arc::new(tern_filter::ResolverLookup(resolver))),
+        Err(e) => {
+            warn!(error = %e, "DNSBL zones configured but no resolver; they are not queried");
+            filter
+        }
     }
 }

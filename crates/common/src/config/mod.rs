@@ -10,6 +10,8 @@
 //! A complete commented example lives in `tern.example.toml` at the repository root; the tests
 //! parse it, so it cannot drift from this code.
 
+mod filter;
+mod outbound;
 mod raw;
 mod validate;
 
@@ -21,6 +23,9 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+pub use filter::{ClamdAddress, ClamdFailure, FilterConfig};
+pub use outbound::{DnsConfig, OutboundConfig, RelayConfig, RelayTls};
 
 /// The validated server configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +58,12 @@ pub struct Config {
     pub limits: Limits,
     /// Certificates.
     pub tls: TlsConfig,
+    /// Spam and malware filtering (`[filter]`).
+    pub filter: FilterConfig,
+    /// The DNS resolver (`[dns]`).
+    pub dns: DnsConfig,
+    /// Outbound delivery (`[outbound]`).
+    pub outbound: OutboundConfig,
 }
 
 /// The metadata store.
@@ -453,6 +464,9 @@ impl Config {
                 self_signed: true,
                 ..TlsConfig::default()
             },
+            filter: FilterConfig::default(),
+            dns: DnsConfig::new(),
+            outbound: OutboundConfig::default(),
         }
     }
 

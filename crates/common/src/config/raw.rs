@@ -27,6 +27,12 @@ pub(super) struct RawConfig {
     pub limits: RawLimits,
     #[serde(default)]
     pub tls: RawTls,
+    #[serde(default)]
+    pub filter: super::filter::RawFilter,
+    #[serde(default)]
+    pub dns: super::outbound::RawDns,
+    #[serde(default)]
+    pub outbound: super::outbound::RawOutbound,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -13,10 +13,10 @@ use super::{
 
 /// Accumulates errors while the typed config is built.
 #[derive(Default)]
-struct Errors(Vec<ConfigError>);
+pub(super) struct Errors(Vec<ConfigError>);
 
 impl Errors {
-    fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.0.push(ConfigError::new(path, message));
     }
 }
@@ -99,6 +99,10 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, Config
     let auth = auth(raw.auth, &mut errors);
     let limits = limits(raw.limits, &mut errors);
     let tls = tls(raw.tls, base_dir, &listeners, &mut errors);
+    let (filter, filter_errors) = super::filter::validate(raw.filter);
+    errors.0.extend(filter_errors);
+    let dns = super::outbound::dns(raw.dns, &mut errors);
+    let outbound = super::outbound::outbound(raw.outbound, base_dir, &mut errors);
 
     if errors.0.is_empty() {
         Ok(Config {
@@ -111,6 +115,9 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, Config
             auth,
             limits,
             tls,
+            filter,
+            dns,
+            outbound,
         })
     } else {
         Err(ConfigErrors { errors: errors.0 })

@@ -66,14 +66,6 @@ impl SessionState {
             },
             (_, _) => InboundKind::Mx,
         };
-        if tx.external_targets > 0 {
-            // Logged once per message: the outbound queue does not exist yet.
-            tracing::warn!(
-                session = %self.session_id,
-                recipients = tx.external_targets,
-                "alias expansion includes external addresses; they are not forwarded (no outbound queue yet)"
-            );
-        }
         let size = body.len();
         let inbound = Inbound {
             mail_from: tx.mail_from.clone(),
@@ -96,6 +88,12 @@ impl SessionState {
         };
         let outcomes = match self.ctx.pipeline.deliver(inbound).await {
             Ok(outcomes) => outcomes,
+            // The filter refused the message (virus, spam, scan unavailable): its reply, for
+            // every recipient; the pipeline logged why.
+            Err(crate::delivery::DeliveryError::Refused { code, status, text }) => {
+                let reply = Reply::new(code, status, text);
+                return Ok(self.per_recipient(&tx, |_| reply.clone()));
+            }
             Err(e) => {
                 tracing::error!(session = %self.session_id, size, error = %e, "delivery failed");
                 return Ok(self.per_recipient(&tx, |_| r::temporary()));

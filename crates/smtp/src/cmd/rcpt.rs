@@ -46,24 +46,22 @@ impl SessionState {
         let Some(address) = mailbox(&address) else {
             return Ok(Reply::new(501, [5, 1, 3], "Bad recipient address syntax"));
         };
-        let (accounts, external) = match self.ctx.directory.resolve_recipient(&address).await? {
-            Recipient::Local(accounts) => (accounts, 0),
-            Recipient::Forward { local, external } if !local.is_empty() => (local, external.len()),
-            Recipient::Forward { .. } => {
-                // An alias whose targets are all external: nothing could be delivered, and
-                // accepting would drop the message silently.
-                return Ok(Reply::new(
-                    550,
-                    [5, 7, 1],
-                    "Forwarding to external addresses is not available yet",
-                ));
-            }
+        let (accounts, remote) = match self.ctx.directory.resolve_recipient(&address).await? {
+            Recipient::Local(accounts) => (accounts, Vec::new()),
+            // An alias of ours with external targets: they are forwarded through the outbound
+            // queue. Not a relay: the address itself is in one of our domains.
+            Recipient::Forward { local, external } => (local, external),
             Recipient::Unknown => {
                 return Ok(Reply::new(550, [5, 1, 1], "User unknown"));
             }
-            Recipient::NotLocal => return Ok(self.not_local()),
+            Recipient::NotLocal => match (self.flavor, &self.account) {
+                // RFC 6409 §5: an authenticated submission may go anywhere; it is queued.
+                (Flavor::Submission, Some(_)) => (Vec::new(), vec![address.clone()]),
+                // RFC 5321 §3.6.2 / RFC 3463 §3.8: no relaying for anyone else.
+                _ => return Ok(Reply::new(554, [5, 7, 1], "Relay access denied")),
+            },
         };
-        Ok(self.accept_recipient(address, accounts, external))
+        Ok(self.accept_recipient(address, accounts, remote))
     }
 
     /// RFC 5321 §4.5.1: `<Postmaster>` without a domain must be accepted. It is the
@@ -79,10 +77,10 @@ impl SessionState {
             };
             match directory.resolve_recipient(&address).await? {
                 Recipient::Local(accounts) => {
-                    return Ok(self.accept_recipient(address, accounts, 0));
+                    return Ok(self.accept_recipient(address, accounts, Vec::new()));
                 }
-                Recipient::Forward { local, external } if !local.is_empty() => {
-                    return Ok(self.accept_recipient(address, local, external.len()));
+                Recipient::Forward { local, external } => {
+                    return Ok(self.accept_recipient(address, local, external));
                 }
                 _ => {}
             }
@@ -90,24 +88,11 @@ impl SessionState {
         Ok(Reply::new(550, [5, 1, 1], "No postmaster mailbox here"))
     }
 
-    /// A recipient in a domain that is not ours.
-    fn not_local(&self) -> Reply {
-        match (self.flavor, &self.account) {
-            (Flavor::Submission, Some(_)) => Reply::new(
-                550,
-                [5, 7, 1],
-                "Delivery to remote domains is not available yet",
-            ),
-            // RFC 5321 §3.6.2 / RFC 3463 §3.8: no relaying for unauthenticated clients.
-            _ => Reply::new(554, [5, 7, 1], "Relay access denied"),
-        }
-    }
-
     fn accept_recipient(
         &mut self,
         address: Address,
         accounts: Vec<tern_directory::AccountId>,
-        external: usize,
+        remote: Vec<Address>,
     ) -> Reply {
         let Some(tx) = &mut self.tx else {
             return r::bad_sequence("Need MAIL before RCPT");
@@ -120,10 +105,11 @@ impl SessionState {
         {
             Some(index) => index,
             None => {
-                if external > 0 {
-                    tx.external_targets += 1;
-                }
-                tx.recipients.push(InboundRecipient { address, accounts });
+                tx.recipients.push(InboundRecipient {
+                    address,
+                    accounts,
+                    remote,
+                });
                 tx.recipients.len() - 1
             }
         };

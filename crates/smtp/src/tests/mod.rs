@@ -6,6 +6,8 @@ mod limits;
 mod listener;
 mod lmtp;
 mod mx;
+mod outbound;
+mod peer;
 mod submission;
 mod tls;
 

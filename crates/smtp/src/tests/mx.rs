@@ -158,17 +158,33 @@ async fn aliases_and_subaddresses_resolve_at_rcpt() {
 }
 
 #[tokio::test]
-async fn alias_with_external_targets_delivers_the_local_ones_and_refuses_external_only() {
+async fn alias_with_external_targets_delivers_locally_and_queues_the_external_ones() {
     let h = harness().await;
     let mut c = h.mx().await;
     c.ehlo().await;
     c.cmd("MAIL FROM:<a@remote.test>", "250").await;
-    c.cmd("RCPT TO:<outside@example.test>", "550 5.7.1").await;
+    c.cmd("RCPT TO:<outside@example.test>", "250 2.1.5").await;
     c.cmd("RCPT TO:<mixed@example.test>", "250 2.1.5").await;
+    // Still no open relay: a foreign domain itself is refused.
+    c.cmd("RCPT TO:<ext@remote.test>", "554 5.7.1").await;
     c.cmd("DATA", "354").await;
     c.write(message("mixed").as_bytes()).await;
     c.cmd(".", "250 2.0.0").await;
     assert_eq!(h.inbox(&h.alice).await.len(), 1);
+    let queue = h.store.queue_list().await.unwrap();
+    assert_eq!(
+        queue.len(),
+        1,
+        "one queued copy for the shared external target"
+    );
+    let rcpts: Vec<&str> = queue[0]
+        .recipients
+        .iter()
+        .map(|r| r.address.as_str())
+        .collect();
+    assert_eq!(rcpts, ["ext@remote.test"]);
+    assert_eq!(queue[0].message.mail_from.as_deref(), Some("a@remote.test"));
+    h.store.check_integrity().await.unwrap();
 }
 
 #[tokio::test]

@@ -146,11 +146,11 @@ async fn sender_must_be_owned_by_the_account() {
 }
 
 #[tokio::test]
-async fn submission_delivers_locally_and_refuses_remote_recipients() {
+async fn submission_delivers_locally_and_queues_remote_recipients() {
     let h = harness().await;
     let mut c = logged_in(&h).await;
     c.cmd("MAIL FROM:<alice@example.test>", "250").await;
-    c.cmd("RCPT TO:<friend@remote.test>", "550 5.7.1").await;
+    c.cmd("RCPT TO:<friend@remote.test>", "250 2.1.5").await;
     c.cmd("RCPT TO:<nobody@example.test>", "550 5.1.1").await;
     c.cmd("RCPT TO:<bob@example.test>", "250 2.1.5").await;
     c.cmd("DATA", "354").await;
@@ -162,6 +162,19 @@ async fn submission_delivers_locally_and_refuses_remote_recipients() {
     assert!(stored[0].contains("\r\nDate: "), "{}", stored[0]);
     assert!(stored[0].contains("\r\nMessage-ID: <"), "{}", stored[0]);
     assert!(stored[0].ends_with("Subject: no date, no id\r\n\r\nhi\r\n"));
+    // The remote copy was queued in the same transaction, without the local Return-Path.
+    let queue = h.store.queue_list().await.unwrap();
+    assert_eq!(queue.len(), 1);
+    assert_eq!(queue[0].recipients[0].address, "friend@remote.test");
+    let m = &queue[0].message;
+    let blob = h.store.read_blob(&m.blob).await.unwrap();
+    let sent = String::from_utf8_lossy(&blob[m.skip as usize..]).into_owned();
+    assert!(sent.starts_with("Received: "), "{sent}");
+    assert!(stored[0].starts_with("Return-Path: <alice@example.test>\r\n"));
+    assert_eq!(
+        &stored[0]["Return-Path: <alice@example.test>\r\n".len()..],
+        sent
+    );
 }
 
 #[tokio::test]

@@ -1,7 +1,8 @@
 //! Blob rows: reference counting, inline data, and file placement inside the writer.
 //!
-//! Invariant: `blobs.refcount` equals the number of `messages` rows with that `blob_hash`; a row with
-//! `data IS NULL` has its bytes in a file that was fsync'd before the row committed.
+//! Invariant: `blobs.refcount` equals the number of `messages` plus `queue_messages` rows with that
+//! `blob_hash`; a row with `data IS NULL` has its bytes in a file that was fsync'd before the row
+//! committed.
 
 use std::fs;
 
@@ -162,7 +163,10 @@ pub(crate) fn check(c: &Connection, files: &BlobFiles) -> Result<Vec<String>> {
     let mut problems = Vec::new();
     let mut st = c
         .prepare(
-            "SELECT b.hash, b.refcount, (SELECT COUNT(*) FROM messages m WHERE m.blob_hash = b.hash), b.data IS NULL
+            "SELECT b.hash, b.refcount,
+                    (SELECT COUNT(*) FROM messages m WHERE m.blob_hash = b.hash)
+                    + (SELECT COUNT(*) FROM queue_messages q WHERE q.blob_hash = b.hash),
+                    b.data IS NULL
              FROM blobs b",
         )
         .db()?;
@@ -180,7 +184,7 @@ pub(crate) fn check(c: &Connection, files: &BlobFiles) -> Result<Vec<String>> {
         let (hash, refcount, uses, is_file) = row.db()?;
         if refcount != uses {
             problems.push(format!(
-                "blob {hash}: refcount {refcount} but {uses} messages"
+                "blob {hash}: refcount {refcount} but {uses} messages and queued messages"
             ));
         }
         match BlobId::from_hex(&hash) {

@@ -227,6 +227,7 @@ pub(crate) fn remove_account(ctx: &mut JobCtx<'_>, id: AccountId) -> Result<()> 
     for mailbox in ids {
         mailbox::delete_unchecked(ctx, crate::types::MailboxId(mailbox))?;
     }
+    super::spam::remove_account(ctx.conn, id)?;
     ctx.conn
         .execute("DELETE FROM accounts WHERE id = ?1", [id.0])
         .db()?;

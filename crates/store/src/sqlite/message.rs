@@ -10,6 +10,7 @@ use super::{SqlExt, blobs};
 use crate::blob::{BlobId, PreparedBlob};
 use crate::bus::ChangeKind;
 use crate::error::{Result, StoreError};
+use crate::queue::NewQueued;
 use crate::types::{
     Appended, Changes, FlagOp, FlagUpdate, Flags, MailboxId, MessageMeta, MessageRecord, ModSeq,
     SystemFlags, Uid,
@@ -98,15 +99,16 @@ fn insert(c: &Connection, m: &MessageRecord) -> Result<()> {
     Ok(())
 }
 
-/// Stores one message (blob once) in every target mailbox.
+/// Stores one message (blob once) in every target mailbox, and enqueues it for its remote recipients.
 pub(crate) fn deliver(
     ctx: &mut JobCtx<'_>,
     blob: PreparedBlob,
     internal_date: i64,
     meta: &MessageMeta,
     targets: &[(MailboxId, Flags)],
+    queue: Option<&NewQueued>,
 ) -> Result<Vec<Appended>> {
-    if targets.is_empty() {
+    if targets.is_empty() && queue.is_none() {
         return Err(StoreError::Invalid(
             "delivery without target mailbox".into(),
         ));
@@ -115,7 +117,10 @@ pub(crate) fn deliver(
         check_flags(flags)?;
     }
     let (id, size) = (blob.id.clone(), blob.size);
-    blobs::acquire(ctx, blob, targets.len() as u64)?;
+    blobs::acquire(ctx, blob, targets.len() as u64 + u64::from(queue.is_some()))?;
+    if let Some(q) = queue {
+        super::queue::enqueue(ctx.conn, &id, size, q, super::unix_now())?;
+    }
     let mut out = Vec::with_capacity(targets.len());
     for (mailbox, flags) in targets {
         // Loaded per target, so the same mailbox listed twice gets two consecutive UIDs.

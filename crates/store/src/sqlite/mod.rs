@@ -4,7 +4,9 @@ mod blobs;
 mod directory;
 mod mailbox;
 mod message;
+mod queue;
 mod schema;
+mod spam;
 mod writer;
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -18,6 +20,7 @@ use self::writer::{JobCtx, Writer};
 use crate::blob::{BlobFiles, BlobId};
 use crate::bus::{Bus, Change};
 use crate::error::{Result, StoreError};
+use crate::queue::*;
 use crate::types::*;
 
 /// Maps backend errors to [`StoreError`] without exposing them.
@@ -358,6 +361,7 @@ impl SqliteBackend {
             internal_date,
             meta,
             targets,
+            queue,
         } = delivery;
         let blob = if bytes.len() <= self.inline_blob_max {
             self.files.prepare(bytes, self.inline_blob_max)?
@@ -369,8 +373,10 @@ impl SqliteBackend {
                 .await
                 .map_err(|_| StoreError::Closed)??
         };
-        self.write(move |ctx| message::deliver(ctx, blob, internal_date, &meta, &targets))
-            .await
+        self.write(move |ctx| {
+            message::deliver(ctx, blob, internal_date, &meta, &targets, queue.as_ref())
+        })
+        .await
     }
 
     pub(crate) async fn read_blob(&self, id: &BlobId) -> Result<Bytes> {
@@ -456,5 +462,62 @@ impl SqliteBackend {
     pub(crate) async fn changes_since(&self, mailbox: MailboxId, since: ModSeq) -> Result<Changes> {
         self.read(move |c, _| message::changes_since(c, mailbox, since))
             .await
+    }
+
+    // ---- outbound queue ----
+
+    pub(crate) async fn queue_claim(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_secs: i64,
+        limit: usize,
+    ) -> Result<Vec<QueueEntry>> {
+        let owner = owner.to_owned();
+        self.write(move |ctx| queue::claim(ctx.conn, &owner, now, lease_secs, limit))
+            .await
+    }
+
+    pub(crate) async fn queue_release_leases(&self, owner: &str) -> Result<usize> {
+        let owner = owner.to_owned();
+        self.write(move |ctx| queue::release_leases(ctx.conn, &owner))
+            .await
+    }
+
+    pub(crate) async fn queue_complete(
+        &self,
+        owner: &str,
+        id: QueueId,
+        results: Vec<(QueueRecipientId, AttemptOutcome)>,
+        delay_notified: bool,
+    ) -> Result<bool> {
+        let owner = owner.to_owned();
+        self.write(move |ctx| queue::complete(ctx, &owner, id, &results, delay_notified))
+            .await
+    }
+
+    pub(crate) async fn queue_list(&self) -> Result<Vec<QueueEntry>> {
+        self.read(|c, _| queue::list(c)).await
+    }
+
+    pub(crate) async fn queue_entry(&self, id: QueueId) -> Result<Option<QueueEntry>> {
+        self.read(move |c, _| queue::entry(c, id)).await
+    }
+
+    pub(crate) async fn queue_retry(&self, id: Option<QueueId>, now: i64) -> Result<usize> {
+        self.write(move |ctx| queue::retry_now(ctx.conn, id, now))
+            .await
+    }
+
+    pub(crate) async fn queue_delete(&self, id: QueueId) -> Result<()> {
+        self.write(move |ctx| queue::remove(ctx, id)).await
+    }
+
+    pub(crate) async fn queue_stats(&self) -> Result<QueueStats> {
+        self.read(|c, _| queue::stats(c)).await
+    }
+
+    pub(crate) async fn queue_next_due(&self) -> Result<Option<i64>> {
+        self.read(|c, _| queue::next_due(c)).await
     }
 }

@@ -83,6 +83,74 @@ CREATE TABLE expunged (
 ) WITHOUT ROWID;
 CREATE INDEX expunged_modseq ON expunged(mailbox_id, modseq);
 "#,
+    // N: outbound queue. A message holds one reference on its blob (`skip` bytes at the start of the
+    // blob, the local copies' Return-Path, are not sent); one row per remote recipient with its own
+    // state, attempts, next attempt, expiry and lease (owner + end) so nodes sharing a store can share
+    // the queue.
+    r#"
+CREATE TABLE queue_messages (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    blob_hash      TEXT NOT NULL REFERENCES blobs(hash),
+    skip           INTEGER NOT NULL,
+    size           INTEGER NOT NULL,
+    mail_from      TEXT NOT NULL,
+    env_id         TEXT,
+    ret_full       INTEGER NOT NULL,
+    smtputf8       INTEGER NOT NULL,
+    eight_bit      INTEGER NOT NULL,
+    created_at     INTEGER NOT NULL,
+    delay_notified INTEGER NOT NULL
+);
+CREATE INDEX queue_messages_blob ON queue_messages(blob_hash);
+CREATE TABLE queue_recipients (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id   INTEGER NOT NULL REFERENCES queue_messages(id),
+    address      TEXT NOT NULL,
+    domain       TEXT NOT NULL,
+    orcpt        TEXT,
+    notify       INTEGER NOT NULL,
+    status       TEXT NOT NULL,
+    attempts     INTEGER NOT NULL,
+    last_error   TEXT,
+    next_attempt INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL,
+    lease_owner  TEXT,
+    lease_until  INTEGER
+);
+CREATE INDEX queue_recipients_due ON queue_recipients(status, next_attempt);
+CREATE INDEX queue_recipients_message ON queue_recipients(message_id);
+"#,
+    // N: spam tokens. Classifier counts per scope (account_id 0 = site-wide, accounts start at 1) and
+    // token (a 64-bit hash, so no message text is kept); message totals per scope; fingerprints of
+    // learned messages so relearning moves counts instead of doubling them; per-account sender
+    // allow/block lists. No foreign keys: the global scope is no account; account removal deletes
+    // the account's rows explicitly.
+    r#"
+CREATE TABLE spam_tokens (
+    account_id INTEGER NOT NULL,
+    token      INTEGER NOT NULL,
+    spam       INTEGER NOT NULL,
+    ham        INTEGER NOT NULL,
+    PRIMARY KEY (account_id, token)
+) WITHOUT ROWID;
+CREATE TABLE spam_totals (
+    account_id INTEGER PRIMARY KEY,
+    spam       INTEGER NOT NULL,
+    ham        INTEGER NOT NULL
+);
+CREATE TABLE spam_learned (
+    account_id  INTEGER NOT NULL,
+    fingerprint INTEGER NOT NULL,
+    class       TEXT NOT NULL CHECK (class IN ('spam', 'ham')),
+    PRIMARY KEY (account_id, fingerprint)
+) WITHOUT ROWID;
+CREATE TABLE spam_senders (
+    account_id INTEGER NOT NULL,
+    pattern    TEXT NOT NULL,
+    action     TEXT NOT NULL CHECK (action IN ('allow', 'block')),
+    PRIMARY KEY (account_id, pattern)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// Opens the single write connection: WAL, `synchronous=FULL`, foreign keys, busy timeout.

@@ -17,6 +17,7 @@ async fn fifty_target_delivery_shares_one_blob(body: Vec<u8>, expect_inline: boo
         internal_date: 1,
         meta: MessageMeta::default(),
         targets: targets.clone(),
+        queue: None,
     };
     let appended = store.deliver(delivery).await.expect("deliver");
     assert_eq!(appended.len(), 50);
@@ -160,6 +161,7 @@ async fn failed_delivery_leaves_no_trace() {
         internal_date: 0,
         meta: MessageMeta::default(),
         targets: vec![(id, Flags::new()), (MailboxId(999), Flags::new())],
+        queue: None,
     };
     assert!(matches!(
         store.deliver(delivery).await,
@@ -182,6 +184,7 @@ async fn failed_delivery_leaves_no_trace() {
         internal_date: 0,
         meta: MessageMeta::default(),
         targets: vec![],
+        queue: None,
     };
     assert!(matches!(
         store.deliver(empty).await,

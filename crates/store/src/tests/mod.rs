@@ -3,6 +3,8 @@
 mod directory;
 mod mailbox;
 mod message;
+mod queue;
+mod spam;
 mod writer;
 
 use std::time::Duration;

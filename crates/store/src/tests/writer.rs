@@ -62,6 +62,7 @@ async fn a_failing_job_is_rolled_back_alone_within_its_batch() {
         internal_date: 0,
         meta: MessageMeta::default(),
         targets: vec![(id, Flags::new()), (MailboxId(12345), Flags::new())],
+        queue: None,
     });
     let good2 = store.append(
         id,
@@ -130,6 +131,7 @@ async fn the_bus_publishes_committed_changes_only() {
         internal_date: 0,
         meta: MessageMeta::default(),
         targets: vec![(id, Flags::new()), (MailboxId(999), Flags::new())],
+        queue: None,
     });
     assert!(failed.await.is_err());
     assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));

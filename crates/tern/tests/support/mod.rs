@@ -15,6 +15,8 @@ pub const PASSWORD: &str = "test-password-1";
 
 pub struct TestServer {
     pub dir: tempfile::TempDir,
+    /// The mail domain of this instance (`example.test` unless [`Instance`] says otherwise).
+    pub domain: String,
     pub config: PathBuf,
     child: Option<Child>,
     /// Listener name → bound address, as the server logged them.
@@ -39,9 +41,20 @@ impl TestServer {
     /// Writes the config and adds the users, without starting the server yet (so a test
     /// can seed mailboxes first with [`TestServer::seed_inbox`]); then call `launch`.
     pub fn prepare(protocols: &[&str], users: &[&str], extra_toml: &str) -> TestServer {
+        Self::prepare_instance(protocols, users, extra_toml, &Instance::default())
+    }
+
+    /// Like [`TestServer::prepare`] for another domain, listen address or fixed ports.
+    pub fn prepare_instance(
+        protocols: &[&str],
+        users: &[&str],
+        extra_toml: &str,
+        instance: &Instance,
+    ) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
+        let domain = instance.domain.as_str();
         let mut toml = format!(
-            "hostname = \"mail.example.test\"\ndomains = [\"example.test\"]\ndata_dir = \"{}\"\n\
+            "hostname = \"mail.{domain}\"\ndomains = [\"{domain}\"]\ndata_dir = \"{}\"\n\
              [tls]\nself_signed = true\n",
             dir.path().join("data").display()
         );
@@ -50,8 +63,14 @@ impl TestServer {
             toml.push_str("[auth]\nallow_plaintext_on_loopback = true\n");
         }
         for protocol in protocols {
+            let port = instance
+                .ports
+                .iter()
+                .find(|(p, _)| p == protocol)
+                .map_or(0, |(_, port)| *port);
             toml.push_str(&format!(
-                "[[listener]]\nname = \"{protocol}\"\nprotocol = \"{protocol}\"\nbind = \"127.0.0.1:0\"\n"
+                "[[listener]]\nname = \"{protocol}\"\nprotocol = \"{protocol}\"\nbind = \"{}:{port}\"\n",
+                instance.ip
             ));
         }
         toml.push_str(extra_toml);
@@ -59,13 +78,14 @@ impl TestServer {
         std::fs::write(&config, toml).expect("write config");
         let server = TestServer {
             dir,
+            domain: domain.to_owned(),
             config,
             child: None,
             addrs: HashMap::new(),
         };
         for user in users {
             server.admin_ok(
-                &["user", "add", &format!("{user}@example.test")],
+                &["user", "add", &format!("{user}@{domain}")],
                 Some(&format!("{PASSWORD}\n")),
             );
         }
@@ -82,7 +102,7 @@ impl TestServer {
                 .await
                 .expect("open store");
             let account = store
-                .account_by_address(&format!("{user}@example.test"))
+                .account_by_address(&format!("{user}@{}", self.domain))
                 .await
                 .expect("account lookup")
                 .expect("account exists");
@@ -224,6 +244,26 @@ impl Drop for TestServer {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+}
+
+/// Domain, listen address and fixed ports of a test server.
+pub struct Instance {
+    /// Mail domain; the hostname is `mail.<domain>`.
+    pub domain: String,
+    /// IP address every listener binds (127.0.0.1, or 127.0.0.2 / 127.0.0.3 for a second server).
+    pub ip: String,
+    /// Fixed ports by listener name; the others get port 0.
+    pub ports: Vec<(String, u16)>,
+}
+
+impl Default for Instance {
+    fn default() -> Self {
+        Instance {
+            domain: "example.test".into(),
+            ip: "127.0.0.1".into(),
+            ports: Vec::new(),
         }
     }
 }

@@ -1,0 +1,311 @@
+//! Delivery status notifications (RFC 3464) built with mail-builder: a `multipart/report`
+//! (RFC 6522) with a human-readable part, a `message/delivery-status` part with one block per
+//! recipient, and the original message's header (`text/rfc822-headers`) or, for RET=FULL, the whole
+//! message (`message/rfc822`).
+
+use std::borrow::Cow;
+
+use mail_builder::MessageBuilder;
+use mail_builder::headers::content_type::ContentType;
+use mail_builder::headers::date::Date;
+use mail_builder::headers::raw::Raw;
+use mail_builder::mime::{BodyPart, MimePart};
+use tern_store::DsnReturn;
+
+/// What a DSN reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DsnKind {
+    /// RFC 3464 §2.3.3 Action: failed — permanent failure or expiry.
+    Failed,
+    /// Action: delayed — still trying.
+    Delayed,
+}
+
+/// One recipient's block of the `message/delivery-status` part (RFC 3464 §2.3).
+#[derive(Debug, Clone)]
+pub struct DsnRecipient {
+    /// Final-Recipient (the address we tried).
+    pub address: String,
+    /// Original-Recipient (RFC 3461 ORCPT as `type;address`), if known.
+    pub orcpt: Option<String>,
+    /// Status: an RFC 3463 code, e.g. `5.1.1`.
+    pub status: String,
+    /// Diagnostic-Code: the remote reply (`smtp; 550 5.1.1 ...`) when there was one.
+    pub diagnostic: Option<String>,
+    /// Our own explanation (DNS failure, expiry ...) when there was no reply, for the human part.
+    pub reason: String,
+    /// Remote-MTA, if a server was reached.
+    pub remote_mta: Option<String>,
+    /// Last-Attempt-Date, unix seconds.
+    pub last_attempt: i64,
+    /// Will-Retry-Until for delayed DSNs, unix seconds.
+    pub retry_until: Option<i64>,
+}
+
+/// Everything a DSN needs.
+#[derive(Debug, Clone)]
+pub struct Dsn<'a> {
+    /// Failed or delayed.
+    pub kind: DsnKind,
+    /// Reporting-MTA (our host name).
+    pub reporting_mta: &'a str,
+    /// The envelope sender, who gets the DSN.
+    pub to: &'a str,
+    /// RFC 3461 ENVID of the original, if any.
+    pub env_id: Option<&'a str>,
+    /// Arrival-Date of the original, unix seconds.
+    pub arrival: i64,
+    /// The recipients reported.
+    pub recipients: Vec<DsnRecipient>,
+    /// The original message.
+    pub original: &'a [u8],
+    /// Whether to return the whole original (RET=FULL) or its header only.
+    pub ret: DsnReturn,
+}
+
+/// The header section of a message (up to and including the empty line, or all of it).
+fn header_section(message: &[u8]) -> &[u8] {
+    match message.windows(4).position(|w| w == b"\r\n\r\n") {
+        Some(p) => &message[..p + 2],
+        None => message,
+    }
+}
+
+fn date(ts: i64) -> String {
+    Date::new(ts).to_rfc822()
+}
+
+/// RFC 3464 §2.1.2: text fields of the status part are US-ASCII; replace anything else and CR/LF.
+fn ascii_line(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect()
+}
+
+/// RFC 3464 §2.3.2: an address of type `rfc822` must be ASCII; a UTF-8 one is `utf-8` (RFC 6533 §3).
+fn address_field(address: &str) -> String {
+    if address.is_ascii() {
+        format!("rfc822; {address}")
+    } else {
+        format!("utf-8; {}", ascii_line(address))
+    }
+}
+
+/// Builds the DSN message (CRLF line endings).
+pub fn build(dsn: &Dsn<'_>, message_id_host: &str) -> Vec<u8> {
+    let (subject, action) = match dsn.kind {
+        DsnKind::Failed => ("Undelivered Mail Returned to Sender", "failed"),
+        DsnKind::Delayed => ("Delayed Mail (still being retried)", "delayed"),
+    };
+    let mut human = String::new();
+    match dsn.kind {
+        DsnKind::Failed => human.push_str(
+            "This is the mail system at host {host}.\r\n\r\n\
+             Your message could not be delivered to one or more recipients.\r\n\
+             It has been returned below (headers only, unless you asked for the full message).\r\n\r\n",
+        ),
+        DsnKind::Delayed => human.push_str(
+            "This is the mail system at host {host}.\r\n\r\n\
+             Your message has not been delivered yet to the recipients below.\r\n\
+             Delivery will be retried; you do not have to resend it.\r\n\r\n",
+        ),
+    }
+    let mut human = human.replace("{host}", dsn.reporting_mta);
+    for r in &dsn.recipients {
+        human.push_str(&format!(
+            "<{}>: {}\r\n",
+            r.address,
+            r.diagnostic.as_deref().unwrap_or(&r.reason)
+        ));
+        if let Some(until) = r.retry_until {
+            human.push_str(&format!("    (will be retried until {})\r\n", date(until)));
+        }
+    }
+
+    // RFC 3464 §2.2: per-message fields, then one block per recipient, separated by empty lines.
+    let mut status = format!("Reporting-MTA: dns; {}\r\n", dsn.reporting_mta);
+    if let Some(id) = dsn.env_id {
+        status.push_str(&format!("Original-Envelope-Id: {}\r\n", ascii_line(id)));
+    }
+    status.push_str(&format!("Arrival-Date: {}\r\n", date(dsn.arrival)));
+    for r in &dsn.recipients {
+        status.push_str("\r\n");
+        if let Some(orcpt) = &r.orcpt {
+            status.push_str(&format!("Original-Recipient: {}\r\n", ascii_line(orcpt)));
+        }
+        status.push_str(&format!(
+            "Final-Recipient: {}\r\n",
+            address_field(&r.address)
+        ));
+        status.push_str(&format!("Action: {action}\r\n"));
+        status.push_str(&format!("Status: {}\r\n", r.status));
+        if let Some(mta) = &r.remote_mta {
+            status.push_str(&format!("Remote-MTA: dns; {}\r\n", ascii_line(mta)));
+        }
+        match &r.diagnostic {
+            Some(d) => status.push_str(&format!("Diagnostic-Code: smtp; {}\r\n", ascii_line(d))),
+            // RFC 3464 §2.3.6: without a remote reply, the diagnostic type is ours.
+            None => status.push_str(&format!(
+                "Diagnostic-Code: X-Tern; {}\r\n",
+                ascii_line(&r.reason)
+            )),
+        }
+        status.push_str(&format!("Last-Attempt-Date: {}\r\n", date(r.last_attempt)));
+        if let Some(until) = r.retry_until {
+            status.push_str(&format!("Will-Retry-Until: {}\r\n", date(until)));
+        }
+    }
+
+    let headers = header_section(dsn.original);
+    let eight_bit = |b: &[u8]| if b.is_ascii() { "7bit" } else { "8bit" };
+    let original = match dsn.ret {
+        DsnReturn::Full => MimePart::new(
+            ContentType::new("message/rfc822"),
+            BodyPart::Binary(Cow::Borrowed(dsn.original)),
+        )
+        .transfer_encoding(eight_bit(dsn.original)),
+        DsnReturn::Headers => MimePart::new(
+            ContentType::new("text/rfc822-headers"),
+            BodyPart::Binary(Cow::Borrowed(headers)),
+        )
+        .transfer_encoding(eight_bit(headers)),
+    };
+    let report = MimePart::new(
+        ContentType::new("multipart/report").attribute("report-type", "delivery-status"),
+        BodyPart::Multipart(vec![
+            MimePart::new(ContentType::new("text/plain"), BodyPart::Text(human.into())),
+            MimePart::new(
+                ContentType::new("message/delivery-status"),
+                BodyPart::Binary(status.into_bytes().into()),
+            )
+            .transfer_encoding("7bit"),
+            original,
+        ]),
+    );
+    let message_id = format!(
+        "{}.{}@{message_id_host}",
+        dsn.arrival,
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    );
+    let daemon = format!("MAILER-DAEMON@{}", dsn.reporting_mta);
+    let builder = MessageBuilder::new()
+        .from(("Mail Delivery System", daemon.as_str()))
+        .to(dsn.to)
+        .subject(subject)
+        .message_id(message_id)
+        // RFC 3834 §5: automatic responses are marked so that nobody auto-replies to them.
+        .header("Auto-Submitted", Raw::new("auto-replied"))
+        .body(report);
+    // Writing into a Vec cannot fail.
+    builder.write_to_vec().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use mail_parser::{MessageParser, MimeHeaders, PartType};
+
+    use super::*;
+
+    const ORIGINAL: &[u8] = b"Received: from x by y\r\nFrom: alice@a.test\r\nTo: bob@b.test\r\n\
+Subject: lunch?\r\nMessage-ID: <m1@a.test>\r\n\r\nsecret body\r\n";
+
+    fn dsn(kind: DsnKind, ret: DsnReturn) -> Vec<u8> {
+        build(
+            &Dsn {
+                kind,
+                reporting_mta: "mx.a.test",
+                to: "alice@a.test",
+                env_id: Some("env-1"),
+                arrival: 1_700_000_000,
+                recipients: vec![DsnRecipient {
+                    address: "bob@b.test".into(),
+                    orcpt: None,
+                    status: "5.1.1".into(),
+                    diagnostic: Some("550 5.1.1 <bob@b.test>: no such user".into()),
+                    reason: String::new(),
+                    remote_mta: Some("mx.b.test".into()),
+                    last_attempt: 1_700_000_100,
+                    retry_until: (kind == DsnKind::Delayed).then_some(1_700_400_000),
+                }],
+                original: ORIGINAL,
+                ret,
+            },
+            "mx.a.test",
+        )
+    }
+
+    fn text(part: &mail_parser::MessagePart<'_>) -> String {
+        match &part.body {
+            PartType::Text(t) => t.to_string(),
+            PartType::Binary(b) | PartType::InlineBinary(b) => {
+                String::from_utf8_lossy(b).into_owned()
+            }
+            PartType::Message(m) => String::from_utf8_lossy(m.raw_message()).into_owned(),
+            other => panic!("unexpected part {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_failure_dsn_is_a_delivery_status_report_with_the_original_headers() {
+        let bytes = dsn(DsnKind::Failed, DsnReturn::Headers);
+        let m = MessageParser::default().parse(&bytes[..]).unwrap();
+        let ct = m.content_type().unwrap();
+        assert_eq!(ct.ctype(), "multipart");
+        assert_eq!(ct.subtype(), Some("report"));
+        assert_eq!(ct.attribute("report-type"), Some("delivery-status"));
+        assert_eq!(m.subject(), Some("Undelivered Mail Returned to Sender"));
+        assert_eq!(
+            m.header_raw("Auto-Submitted").map(str::trim),
+            Some("auto-replied")
+        );
+        let parts: Vec<_> = m.parts.iter().skip(1).collect();
+        assert_eq!(parts.len(), 3);
+        assert!(text(parts[0]).contains("no such user"));
+        let status_ct = parts[1].content_type().unwrap();
+        assert_eq!(
+            (status_ct.ctype(), status_ct.subtype()),
+            ("message", Some("delivery-status"))
+        );
+        let status = text(parts[1]);
+        for line in [
+            "Reporting-MTA: dns; mx.a.test",
+            "Original-Envelope-Id: env-1",
+            "Final-Recipient: rfc822; bob@b.test",
+            "Action: failed",
+            "Status: 5.1.1",
+            "Remote-MTA: dns; mx.b.test",
+            "Diagnostic-Code: smtp; 550 5.1.1 <bob@b.test>: no such user",
+        ] {
+            assert!(status.contains(line), "{line:?} missing in\n{status}");
+        }
+        let headers_ct = parts[2].content_type().unwrap();
+        assert_eq!(
+            (headers_ct.ctype(), headers_ct.subtype()),
+            ("text", Some("rfc822-headers"))
+        );
+        let headers = text(parts[2]);
+        assert!(headers.contains("Subject: lunch?"));
+        assert!(headers.contains("Message-ID: <m1@a.test>"));
+        assert!(!headers.contains("secret body"), "RET=HDRS returns no body");
+    }
+
+    #[test]
+    fn a_delay_dsn_says_delayed_and_until_when() {
+        let bytes = dsn(DsnKind::Delayed, DsnReturn::Full);
+        let m = MessageParser::default().parse(&bytes[..]).unwrap();
+        assert_eq!(m.subject(), Some("Delayed Mail (still being retried)"));
+        let status = text(&m.parts[2]);
+        assert!(status.contains("Action: delayed"));
+        assert!(status.contains("Will-Retry-Until: "));
+        let full = text(&m.parts[3]);
+        assert!(full.contains("secret body"), "RET=FULL returns the message");
+    }
+}

@@ -1,0 +1,34 @@
+//! Outbound delivery: the queue worker, routing (MX, static routes, smarthost), the SMTP client and
+//! DSN bounces.
+//!
+//! Implementation notes (the invariants of this module):
+//! - **Never lose, never deliver twice on purpose.** A recipient is marked delivered only after the
+//!   next hop's 2xx to the end of data; it is marked failed only after its DSN was stored (or when
+//!   there is nobody to tell: the null sender). A crash in between repeats an attempt, never skips one.
+//! - **Leases.** Recipients are claimed with a lease (`outbound.lease`) in the name of this node (the
+//!   server's hostname); on start the node's own leases are released, so a restart after `kill -9`
+//!   retries at once. Another node takes over only after a lease expired.
+//! - **Limits.** One task per destination domain and claim batch, each holding a per-domain permit
+//!   (`max_connections_per_domain`) and a global one (`max_connections`) while connected; the
+//!   messages of a batch for one domain share one connection (RSET-free: each transaction ends with
+//!   the reply to the end of data).
+//! - **TLS.** MX hosts: opportunistic STARTTLS, any certificate (RFC 7435; MTA-STS RFC 8461 and
+//!   DANE RFC 7672 enforcement are planned), plaintext retry if the handshake fails. Relays (smarthost,
+//!   static routes): STARTTLS or implicit TLS as configured, required, certificate verified against
+//!   the system trust store unless `verify_certificate = false`; AUTH only over TLS.
+//! - **8-bit and UTF-8.** A message needing SMTPUTF8 (UTF-8 envelope or header) sent to a server
+//!   without it fails permanently with `5.6.7` (RFC 6531 §3.2: no downgrade is defined for the
+//!   envelope, and rewriting headers would break signatures). An 8-bit message to a server without
+//!   8BITMIME fails permanently with `5.6.3` rather than being sent as-is (RFC 6152 §3 forbids that)
+//!   or re-encoded (which would break DKIM signatures); such servers are practically extinct.
+//! - **DSNs** (RFC 3464) go to the envelope sender through the normal delivery path (local mailbox
+//!   or this queue), never for the null sender; one "delayed" DSN per message after
+//!   `outbound.delay_warning`. Failures of several destination domains of one message produce one
+//!   DSN each.
+
+pub mod client;
+pub mod dsn;
+pub mod routing;
+mod worker;
+
+pub use worker::Outbound;
