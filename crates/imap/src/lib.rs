@@ -91,6 +91,8 @@ pub struct ImapContext {
     pub append_limit: u64,
     /// Consecutive protocol errors tolerated before the session is closed.
     pub max_errors: u32,
+    /// The spam classifier, trained when a user moves or copies mail into or out of Junk.
+    pub filter: Option<tern_filter::Filter>,
 }
 
 impl ImapContext {
@@ -108,6 +110,7 @@ impl ImapContext {
             tls_handshake_timeout: Duration::from_secs(30),
             append_limit: 50 * 1024 * 1024,
             max_errors: DEFAULT_MAX_ERRORS,
+            filter: None,
         }
     }
 

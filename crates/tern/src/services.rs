@@ -22,7 +22,8 @@ impl Services {
         let pipeline =
             tern_delivery::Pipeline::new(store.clone(), directory.clone(), config.hostname.clone())
                 .with_queue_expiry(config.outbound.expire);
-        let pipeline = pipeline.with_filter(filter(config, store));
+        let filter = filter(config, store);
+        let pipeline = pipeline.with_filter(filter.clone());
         Services {
             smtp: Arc::new(tern_smtp::SmtpContext::from_config(
                 config,
@@ -30,12 +31,16 @@ impl Services {
                 directory.clone(),
                 Some(tls.acceptor()),
             )),
-            imap: Arc::new(tern_imap::ImapContext::from_config(
-                config,
-                store.clone(),
-                directory.clone(),
-                Some(tls.acceptor()),
-            )),
+            imap: Arc::new(tern_imap::ImapContext {
+                // Moves into and out of Junk train the classifier (learn-on-move).
+                filter: Some(filter),
+                ..tern_imap::ImapContext::from_config(
+                    config,
+                    store.clone(),
+                    directory.clone(),
+                    Some(tls.acceptor()),
+                )
+            }),
             pop3: Arc::new(tern_pop3::Pop3Context::from_config(
                 config,
                 store.clone(),

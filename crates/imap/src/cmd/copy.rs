@@ -4,7 +4,7 @@ use tern_proto::imap::{Code, Mailbox as WireMailbox, Response, SequenceSet, Stat
 use tern_store::Uid;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{lookup, wire_uidvalidity};
+use super::{learn, lookup, wire_uidvalidity};
 use crate::error::CmdError;
 use crate::session::{CmdResult, Session, done, done_with};
 use crate::state::State;
@@ -44,6 +44,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         } else {
             store.copy(mailbox.id, &uids, dest.id).await?
         };
+        if let Some(filter) = &self.ctx.filter {
+            let source = store.mailbox(mailbox.id).await?.and_then(|m| m.special_use);
+            let copied: Vec<Uid> = pairs.iter().map(|(_, d)| *d).collect();
+            learn::on_transfer(filter, store, user.account, source, &dest, copied);
+        }
         // Source UIDs ascend and new UIDs are allocated ascending, so both sorted sets
         // correspond element by element (RFC 4315 §3).
         let code = match (

@@ -4,6 +4,7 @@ mod append;
 mod auth;
 mod copy;
 mod fetch;
+mod learn;
 mod mailbox;
 mod search;
 mod select;

@@ -213,3 +213,51 @@ async fn expunge_shifts_sequence_numbers() {
     let lines = c.cmd("g STATUS INBOX (MESSAGES)", "g OK").await;
     assert_eq!(lines, ["* STATUS \"INBOX\" (MESSAGES 0)"]);
 }
+
+#[tokio::test]
+async fn moving_into_junk_trains_spam_and_out_of_junk_trains_ham() {
+    let h = harness_with(|ctx| {
+        ctx.filter = Some(tern_filter::Filter::new(
+            tern_common::config::FilterConfig::default(),
+            ctx.store.clone(),
+            "mail.example.test",
+            &["example.test".to_owned()],
+        ));
+    })
+    .await;
+    h.deliver(b"From: pills@spam.example\r\nSubject: cheap pills\r\n\r\nbuy cheap pills now\r\n")
+        .await;
+    let scope = tern_store::TokenScope::Account(h.account.id);
+    let learned = |class: fn(&tern_store::TokenCounts) -> u64| {
+        let store = h.store.clone();
+        async move {
+            // Training runs in the background after the MOVE reply; wait for it, bounded.
+            for _ in 0..200 {
+                let counts = store.spam_counts(scope, &[]).await.expect("counts");
+                if class(&counts.messages) == 1 {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            false
+        }
+    };
+    let mut c = h.select().await;
+    c.cmd("m1 UID MOVE 1 Junk", "m1 OK").await;
+    assert!(
+        learned(|m| m.spam).await,
+        "moving into Junk did not train spam"
+    );
+
+    c.cmd("s1 SELECT Junk", "s1 OK").await;
+    c.cmd("m2 MOVE 1 INBOX", "m2 OK").await;
+    assert!(
+        learned(|m| m.ham).await,
+        "moving out of Junk did not train ham"
+    );
+    let counts = h.store.spam_counts(scope, &[]).await.expect("counts");
+    assert_eq!(
+        counts.messages.spam, 0,
+        "relearned as ham: the spam count moves over"
+    );
+}
