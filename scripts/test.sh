@@ -6,11 +6,13 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the tests use: clients (swaks with TLS and SASL support, mbsync from isync,
 # fetchmail, curl, python3) and real peers the tests start themselves (clamd, postfix's
-# smtp-source, dnsmasq).
+# smtp-source, dnsmasq), and independent DKIM/SPF implementations the authentication tests
+# compare with (dkimpy, pyspf, OpenDKIM's test mode).
 packages=(
   swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl
   isync fetchmail curl python3 ca-certificates
   clamav-daemon postfix dnsmasq
+  python3-dkim python3-spf opendkim opendkim-tools
 )
 missing=()
 for pkg in "${packages[@]}"; do

@@ -13,6 +13,7 @@ use tern_store::{
 use tokio::sync::Notify;
 use tracing::info;
 
+mod authenticate;
 mod filter;
 
 use crate::error::DeliveryError;
@@ -32,6 +33,10 @@ pub struct Pipeline {
     queue_expiry: Duration,
     /// Woken after a delivery queued something, so the outbound worker starts at once.
     queue_wakeup: Arc<Notify>,
+    /// Inbound verification (issue 7); `None` verifies nothing (tests, tools).
+    authenticator: Option<crate::auth::Authenticator>,
+    /// DKIM keys for signing submissions and DSNs, and ARC sealing; empty signs nothing.
+    dkim: crate::dkim::DkimSigners,
 }
 
 /// Everything the stages know about one message, built up stage by stage.
@@ -50,6 +55,10 @@ struct Context<'m> {
     /// Length of the `Return-Path:` field at the start of `trace_fields`: local copies only; the
     /// queued copy starts after it (RFC 5321 §4.4: Return-Path is added at final delivery).
     return_path_len: usize,
+    /// The authentication stage's results, for the filter.
+    authentication: Option<tern_filter::Authentication>,
+    /// Set by the authentication stage when every copy goes to Junk (the reason, for the log).
+    quarantine: Option<&'static str>,
 }
 
 /// Result of the store stage.
@@ -70,6 +79,8 @@ impl Pipeline {
             filter: None,
             queue_expiry: Duration::from_secs(5 * 86400),
             queue_wakeup: Arc::new(Notify::new()),
+            authenticator: None,
+            dkim: Default::default(),
         }
     }
 
@@ -103,11 +114,16 @@ impl Pipeline {
     /// Returns only after the store transaction is durable. Err only for failures that affect the
     /// whole message (storage down → the SMTP side answers 451 4.3.0).
     pub async fn deliver(&self, message: Inbound) -> Result<Vec<RecipientOutcome>, DeliveryError> {
+        let original = message.data.clone();
+        let message = self.strip_forged_results(message);
         let mut ctx = parse(&message);
         self.submission_fixups(&mut ctx);
+        self.dkim_sign(&mut ctx);
         self.trace_headers(&mut ctx);
-        // Authentication (issue 7) goes before the filter, Sieve after it; see the crate docs.
+        self.authenticate(&mut ctx, &original).await?;
         self.filter(&mut ctx).await?;
+        self.apply_quarantine(&mut ctx);
+        // Sieve goes after the filter; see the crate docs.
         let stored = self.store_message(&ctx).await?;
         log_delivery(&ctx, &stored);
         Ok(message
@@ -245,6 +261,8 @@ fn parse(inbound: &Inbound) -> Context<'_> {
         trace_fields: String::new(),
         junk: Default::default(),
         return_path_len: 0,
+        authentication: None,
+        quarantine: None,
     }
 }
 

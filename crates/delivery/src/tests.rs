@@ -482,3 +482,5 @@ fn deliver_future_is_send_so_sessions_can_be_spawned() {
     }
     let _ = check;
 }
+
+mod auth;

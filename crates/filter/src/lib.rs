@@ -95,6 +95,52 @@ pub struct MessageInput<'a> {
     pub client_ip: Option<IpAddr>,
     /// The envelope sender (MAIL FROM), `None` for the null sender.
     pub envelope_sender: Option<&'a str>,
+    /// SPF/DKIM/DMARC results of the authentication stage; `None` when it did not run
+    /// (submission, trusted relay, verification off).
+    pub authentication: Option<Authentication>,
+}
+
+/// One SPF or DMARC result (RFC 8601 §2.7 result names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthResult {
+    /// No policy published / nothing to check.
+    #[default]
+    None,
+    /// Authenticated.
+    Pass,
+    /// Explicitly not authorised.
+    Fail,
+    /// SPF `~all`: probably not authorised.
+    SoftFail,
+    /// SPF `?all`: no statement.
+    Neutral,
+    /// A DNS error prevented the check.
+    TempError,
+    /// The published record is broken.
+    PermError,
+}
+
+/// The authentication results the rules see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Authentication {
+    /// SPF for the MAIL FROM identity (RFC 7208).
+    pub spf: AuthResult,
+    /// A DKIM signature of the `From:` domain verified (RFC 6376).
+    pub dkim_author_domain: bool,
+    /// DMARC (RFC 7489).
+    pub dmarc: AuthResult,
+}
+
+impl Authentication {
+    /// The results of one message.
+    pub fn new(spf: AuthResult, dkim_author_domain: bool, dmarc: AuthResult) -> Self {
+        Authentication {
+            spf,
+            dkim_author_domain,
+            dmarc,
+        }
+    }
 }
 
 impl<'a> MessageInput<'a> {
@@ -106,7 +152,14 @@ impl<'a> MessageInput<'a> {
             origin,
             client_ip: None,
             envelope_sender: None,
+            authentication: None,
         }
+    }
+
+    /// Sets the authentication results.
+    pub fn authentication(mut self, auth: Option<Authentication>) -> Self {
+        self.authentication = auth;
+        self
     }
 
     /// Sets the connecting client's address.
@@ -281,6 +334,7 @@ impl Filter {
             domains: &inner.domains,
         };
         let mut hits = rules::evaluate(msg, &analysis, site, input.origin == Origin::Mx);
+        hits.extend(rules::authentication(input.authentication.as_ref()));
         if let (Origin::Mx, Some(ip), Some(dns)) = (input.origin, input.client_ip, &inner.dns) {
             hits.extend(
                 dnsbl::check(

@@ -4,8 +4,8 @@
 //! Weights are in SpamAssassin's scale (5 = spam) and deliberately modest: no single header anomaly
 //! sends a message to Junk on its own, because legitimate bulk and old mailers trip them too.
 //! Executable attachments are the exception: they are how malware arrives, and Junk is a safe place
-//! to look at them. Authentication results (SPF, DKIM, DMARC) and HELO/rDNS checks join here as
-//! further inputs once the authentication stage exists.
+//! to look at them. Authentication results (SPF, DKIM, DMARC) of the pipeline's authentication stage
+//! are further inputs (`authentication`).
 
 use mail_parser::{Host, Message};
 
@@ -36,6 +36,19 @@ pub(crate) const URL_TEXT_MISMATCH: f64 = 2.5;
 pub(crate) const EXECUTABLE_ATTACHMENT: f64 = 4.0;
 /// `invoice.pdf.exe`: an executable disguised as a document, on top of EXECUTABLE_ATTACHMENT.
 pub(crate) const DOUBLE_EXTENSION: f64 = 3.0;
+
+/// DMARC failed (RFC 7489): the From domain is not authenticated although its owner publishes a
+/// policy. Under `p=none` this rule is the only consequence; under `p=quarantine`/`p=reject` the
+/// authentication stage decides on its own. SpamAssassin's DMARC_NONE/DMARC_QUAR are ~0.1–2.
+pub(crate) const DMARC_FAIL: f64 = 2.5;
+/// SPF `fail` (`-all`) for the MAIL FROM domain: the domain owner says this host may not send
+/// for it. Forwarding breaks SPF legitimately, so modest (SpamAssassin SPF_FAIL ~0.9).
+pub(crate) const SPF_FAIL: f64 = 1.0;
+/// SPF `softfail` (`~all`).
+pub(crate) const SPF_SOFTFAIL: f64 = 0.5;
+/// A valid DKIM signature by the From domain (SpamAssassin DKIM_VALID_AU −0.1): the author
+/// domain vouches for the message, a little.
+pub(crate) const DKIM_VALID_AUTHOR: f64 = -0.5;
 
 /// Extensions Windows executes or scripts on open (Microsoft's "blocked attachments in Outlook"
 /// list, the common part).
@@ -126,6 +139,33 @@ pub(crate) fn evaluate(
                 hit("DOUBLE_EXTENSION", DOUBLE_EXTENSION);
             }
         }
+    }
+    hits
+}
+
+/// Rules on the authentication results (`tern-delivery`'s authentication stage).
+pub(crate) fn authentication(auth: Option<&crate::Authentication>) -> Vec<RuleHit> {
+    use crate::AuthResult;
+    let Some(auth) = auth else {
+        return Vec::new();
+    };
+    let mut hits = Vec::new();
+    let mut hit = |name: &str, points: f64| {
+        hits.push(RuleHit {
+            name: name.to_owned(),
+            points,
+        })
+    };
+    if auth.dmarc == AuthResult::Fail {
+        hit("DMARC_FAIL", DMARC_FAIL);
+    }
+    match auth.spf {
+        AuthResult::Fail => hit("SPF_FAIL", SPF_FAIL),
+        AuthResult::SoftFail => hit("SPF_SOFTFAIL", SPF_SOFTFAIL),
+        _ => {}
+    }
+    if auth.dkim_author_domain {
+        hit("DKIM_VALID_AU", DKIM_VALID_AUTHOR);
     }
     hits
 }
@@ -294,5 +334,40 @@ mod tests {
         );
         assert!(hits(&attach("report.pdf"), true).is_empty());
         assert!(hits(&attach("archive.tar.gz"), true).is_empty());
+    }
+
+    #[test]
+    fn authentication_results_become_weighted_rules() {
+        use crate::{AuthResult, Authentication};
+        assert!(authentication(None).is_empty());
+        let names = |a| -> Vec<(String, f64)> {
+            authentication(Some(&a))
+                .into_iter()
+                .map(|h| (h.name, h.points))
+                .collect()
+        };
+        assert_eq!(
+            names(Authentication::new(
+                AuthResult::Fail,
+                false,
+                AuthResult::Fail
+            )),
+            [
+                ("DMARC_FAIL".to_owned(), DMARC_FAIL),
+                ("SPF_FAIL".to_owned(), SPF_FAIL)
+            ]
+        );
+        assert_eq!(
+            names(Authentication::new(
+                AuthResult::SoftFail,
+                true,
+                AuthResult::Pass
+            )),
+            [
+                ("SPF_SOFTFAIL".to_owned(), SPF_SOFTFAIL),
+                ("DKIM_VALID_AU".to_owned(), DKIM_VALID_AUTHOR)
+            ]
+        );
+        const { assert!(DKIM_VALID_AUTHOR < 0.0) };
     }
 }

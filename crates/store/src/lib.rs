@@ -42,6 +42,7 @@
 
 mod blob;
 mod bus;
+mod dkim;
 mod error;
 mod queue;
 mod spam;
@@ -55,6 +56,7 @@ use tokio::sync::broadcast;
 
 pub use blob::BlobId;
 pub use bus::{Change, ChangeKind};
+pub use dkim::{DkimAlgorithm, DkimKeyFile, dkim_dir, read_dkim_keys, write_dkim_key};
 pub use error::{Result, StoreError};
 pub use queue::{
     AttemptOutcome, DsnReturn, NewQueued, NewQueuedRecipient, Notify, QueueEntry, QueueId,

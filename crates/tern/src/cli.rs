@@ -50,6 +50,24 @@ pub enum Command {
     /// Train the spam classifier.
     #[command(subcommand)]
     Spam(SpamCommand),
+    /// Manage DKIM signing keys.
+    #[command(subcommand)]
+    Dkim(DkimCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DkimCommand {
+    /// Create an RSA-2048 and an Ed25519 key for DOMAIN and print the DNS TXT records to publish.
+    Generate {
+        domain: String,
+        /// Selector; the DNS names are <SELECTOR>-rsa._domainkey.DOMAIN and
+        /// <SELECTOR>-ed._domainkey.DOMAIN. Default: the configuration's mail_auth.dkim_selector
+        /// ("tern").
+        #[arg(long)]
+        selector: Option<String>,
+    },
+    /// Print the DNS TXT records of DOMAIN's keys again.
+    Show { domain: String },
 }
 
 #[derive(Debug, Args)]

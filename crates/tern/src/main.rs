@@ -9,6 +9,7 @@
 
 mod admin;
 mod cli;
+mod dkim;
 mod password;
 mod queue;
 mod serve;
@@ -52,5 +53,6 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Alias(cmd) => admin::alias(&cli.global, cmd).await,
         cli::Command::Queue(cmd) => queue::run(&cli.global, cmd).await,
         cli::Command::Spam(cmd) => spam::run(&cli.global, cmd).await,
+        cli::Command::Dkim(cmd) => dkim::run(&cli.global, cmd),
     }
 }

@@ -37,7 +37,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
     let tls = tls_store(&config)?;
 
     let mut runtime = Runtime::new(&config.limits);
-    let services = Services::new(&config, &store, &directory, &tls);
+    let services = Services::new(&config, &store, &directory, &tls)?;
     services.bind_all(&config, &mut runtime).await?;
     let outbound = services.outbound(&config)?;
     let shutdown = runtime.shutdown_token();

@@ -18,13 +18,19 @@ pub struct Services {
 }
 
 impl Services {
-    pub fn new(config: &Config, store: &Store, directory: &Directory, tls: &TlsStore) -> Self {
+    pub fn new(
+        config: &Config,
+        store: &Store,
+        directory: &Directory,
+        tls: &TlsStore,
+    ) -> anyhow::Result<Self> {
         let pipeline =
             tern_delivery::Pipeline::new(store.clone(), directory.clone(), config.hostname.clone())
                 .with_queue_expiry(config.outbound.expire);
         let filter = filter(config, store);
         let pipeline = pipeline.with_filter(filter.clone());
-        Services {
+        let pipeline = mail_auth(config, pipeline)?;
+        Ok(Services {
             smtp: Arc::new(tern_smtp::SmtpContext::from_config(
                 config,
                 pipeline,
@@ -47,7 +53,7 @@ impl Services {
                 directory.clone(),
                 Some(tls.acceptor()),
             )),
-        }
+        })
     }
 
     /// The outbound queue worker; it delivers DSNs through the same pipeline as SMTP.
@@ -110,6 +116,40 @@ impl Services {
         }
         Ok(())
     }
+}
+
+/// Email authentication (issue 7): DKIM keys from the data directory for signing and ARC sealing,
+/// and the verifier on the shared resolver settings. A broken key file stops the start-up (mail
+/// would silently go out unsigned otherwise); a domain without keys is logged.
+fn mail_auth(
+    config: &Config,
+    pipeline: tern_delivery::Pipeline,
+) -> anyhow::Result<tern_delivery::Pipeline> {
+    let settings = &config.mail_auth;
+    let mut pipeline = pipeline;
+    if settings.sign {
+        let signers = tern_delivery::DkimSigners::load(&config.data_dir, &settings.dkim_selector)
+            .context("cannot load the DKIM keys")?;
+        for domain in &config.domains {
+            if signers.signing_domain(domain).is_none() {
+                tracing::info!(
+                    domain = %domain,
+                    "no DKIM key: mail from this domain is sent unsigned (tern dkim generate)"
+                );
+            }
+        }
+        pipeline = pipeline.with_dkim(signers);
+    }
+    if settings.verify {
+        let resolver = tern_common::dns::resolver(&config.dns)
+            .context("cannot set up the resolver for mail authentication")?;
+        pipeline = pipeline.with_authenticator(tern_delivery::Authenticator::new(
+            resolver,
+            settings.clone(),
+            &config.hostname,
+        ));
+    }
+    Ok(pipeline)
 }
 
 /// The spam and virus filter of the delivery pipeline (issue 8), with the shared resolver for DNSBL

@@ -11,6 +11,7 @@
 //! parse it, so it cannot drift from this code.
 
 mod filter;
+mod mail_auth;
 mod outbound;
 mod raw;
 mod validate;
@@ -25,6 +26,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use filter::{ClamdAddress, ClamdFailure, FilterConfig};
+pub use mail_auth::{Cidr, DmarcRejectAction, MailAuthConfig, SpfFailAction};
 pub use outbound::{DnsConfig, OutboundConfig, RelayConfig, RelayTls};
 
 /// The validated server configuration.
@@ -64,6 +66,8 @@ pub struct Config {
     pub dns: DnsConfig,
     /// Outbound delivery (`[outbound]`).
     pub outbound: OutboundConfig,
+    /// Email authentication: DKIM signing, SPF/DKIM/DMARC/ARC verification (`[mail_auth]`).
+    pub mail_auth: MailAuthConfig,
 }
 
 /// The metadata store.
@@ -467,6 +471,8 @@ impl Config {
             filter: FilterConfig::default(),
             dns: DnsConfig::new(),
             outbound: OutboundConfig::default(),
+            // DESIGN.md: mail on port 25 is verified, loopback included, unless a relay is trusted.
+            mail_auth: MailAuthConfig::default(),
         }
     }
 

@@ -33,6 +33,8 @@ pub(super) struct RawConfig {
     pub dns: super::outbound::RawDns,
     #[serde(default)]
     pub outbound: super::outbound::RawOutbound,
+    #[serde(default)]
+    pub mail_auth: super::mail_auth::RawMailAuth,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -103,6 +103,8 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, Config
     errors.0.extend(filter_errors);
     let dns = super::outbound::dns(raw.dns, &mut errors);
     let outbound = super::outbound::outbound(raw.outbound, base_dir, &mut errors);
+    let (mail_auth, mail_auth_errors) = super::mail_auth::validate(raw.mail_auth);
+    errors.0.extend(mail_auth_errors);
 
     if errors.0.is_empty() {
         Ok(Config {
@@ -118,6 +120,7 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, Config
             filter,
             dns,
             outbound,
+            mail_auth,
         })
     } else {
         Err(ConfigErrors { errors: errors.0 })

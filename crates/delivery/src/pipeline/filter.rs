@@ -37,7 +37,8 @@ impl Pipeline {
         let sender = inbound.mail_from.as_ref().map(ToString::to_string);
         let input = MessageInput::new(&inbound.data, ctx.parsed.as_ref(), origin)
             .client_ip(inbound.trace.client_ip)
-            .envelope_sender(sender.as_deref());
+            .envelope_sender(sender.as_deref())
+            .authentication(ctx.authentication);
         let verdict = filter.check(&input, &accounts).await;
         if let Some(refusal) = verdict.refusal {
             let (code, status, text) = match &refusal {

@@ -62,6 +62,12 @@ impl TestServer {
         if !extra_toml.contains("[auth]") {
             toml.push_str("[auth]\nallow_plaintext_on_loopback = true\n");
         }
+        // Test clients send from loopback with senders at domains no test DNS serves; mail
+        // authentication would defer them (451, DNS failure). Tests of authentication configure
+        // [mail_auth] themselves (and leave loopback untrusted).
+        if !extra_toml.contains("[mail_auth]") {
+            toml.push_str("[mail_auth]\ntrusted_relays = [\"127.0.0.0/8\", \"::1\"]\n");
+        }
         for protocol in protocols {
             let port = instance
                 .ports

@@ -1,0 +1,187 @@
+//! The authentication stages in the pipeline: A-R field placement, forged A-R removal, DMARC
+//! refusal and quarantine, DKIM signing of submissions, trusted relays.
+
+use tern_common::config::MailAuthConfig;
+use tern_store::SpecialUse;
+
+use super::*;
+use crate::auth::tests::{Dns, authenticator, keys};
+
+/// The pipeline of `env` with an authenticator whose DNS has `setup` applied.
+fn with_auth(env: &Env, config: MailAuthConfig, setup: impl FnOnce(&Dns<'_>)) -> Pipeline {
+    let a = authenticator(config);
+    let dns = Dns(&a);
+    dns.base();
+    setup(&dns);
+    env.pipeline.clone().with_authenticator(a)
+}
+
+async fn junk(env: &Env, user: &str) -> Vec<Bytes> {
+    let account = env.directory.user(&addr(user)).await.unwrap().unwrap();
+    let mut out = Vec::new();
+    for mailbox in env.store.mailboxes(account.id).await.unwrap() {
+        if mailbox.special_use == Some(SpecialUse::Junk) {
+            for m in env.store.messages(mailbox.id).await.unwrap() {
+                out.push(env.store.read_blob(&m.blob).await.unwrap());
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn mx_mail_gets_one_authentication_results_below_received_and_forged_ones_are_removed() {
+    let env = env().await;
+    let pipeline = with_auth(&env, MailAuthConfig::default(), |dns| {
+        dns.spf("example.org", "v=spf1 ip4:192.0.2.1 -all");
+        dns.nx("_dmarc.example.org");
+    });
+    let forged = [
+        &b"Authentication-Results: MX.example.test; dmarc=pass header.from=example.org\r\n"[..],
+        MESSAGE,
+    ]
+    .concat();
+    let rcpts = env.rcpts(&["alice@example.test"]).await;
+    pipeline
+        .deliver(inbound(InboundKind::Mx, rcpts, &forged))
+        .await
+        .unwrap();
+    let inbox = env.inbox("alice@example.test").await;
+    let stored = String::from_utf8_lossy(&inbox[0].0).into_owned();
+    // The forged field is gone and the rest of the message is byte-identical.
+    let added = split_added(&inbox[0].0, MESSAGE);
+    let added = std::str::from_utf8(added).unwrap();
+    assert_eq!(
+        count_fields(added.as_bytes(), "Authentication-Results"),
+        1,
+        "{stored}"
+    );
+    assert!(!stored.contains("dmarc=pass"), "{stored}");
+    let received = added.find("Received:").unwrap();
+    let results = added
+        .find("Authentication-Results: mx.example.test;")
+        .unwrap();
+    assert!(received < results, "{stored}");
+    assert!(added.contains("spf=pass"), "{stored}");
+}
+
+#[tokio::test]
+async fn dmarc_reject_refuses_with_550_and_quarantine_goes_to_junk() {
+    let env = env().await;
+    let pipeline = with_auth(&env, MailAuthConfig::default(), |dns| {
+        dns.spf("example.org", "v=spf1 -all");
+        dns.dmarc("example.org", "v=DMARC1; p=reject");
+    });
+    let rcpts = env.rcpts(&["alice@example.test"]).await;
+    match pipeline
+        .deliver(inbound(InboundKind::Mx, rcpts, MESSAGE))
+        .await
+    {
+        Err(DeliveryError::Refused { code, status, .. }) => {
+            assert_eq!((code, status), (550, [5, 7, 1]));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(env.inbox("alice@example.test").await.is_empty());
+
+    let pipeline = with_auth(&env, MailAuthConfig::default(), |dns| {
+        dns.spf("example.org", "v=spf1 -all");
+        dns.dmarc("example.org", "v=DMARC1; p=quarantine");
+    });
+    let rcpts = env.rcpts(&["alice@example.test", "bob@example.test"]).await;
+    let outcomes = pipeline
+        .deliver(inbound(InboundKind::Mx, rcpts, MESSAGE))
+        .await
+        .unwrap();
+    assert!(
+        statuses(&outcomes)
+            .iter()
+            .all(|s| *s == RecipientStatus::Delivered)
+    );
+    for user in ["alice@example.test", "bob@example.test"] {
+        assert!(env.inbox(user).await.is_empty(), "{user}");
+        let junk = junk(&env, user).await;
+        assert_eq!(junk.len(), 1, "{user}");
+        assert!(String::from_utf8_lossy(&junk[0]).contains("policy.dmarc=quarantine"));
+    }
+}
+
+#[tokio::test]
+async fn trusted_relays_submissions_and_lmtp_are_not_verified() {
+    let env = env().await;
+    // No DNS at all: verification would defer with 451.
+    let trusted = MailAuthConfig {
+        trusted_relays: vec!["192.0.2.0/24".parse().unwrap()],
+        ..MailAuthConfig::default()
+    };
+    let pipeline = with_auth(&env, trusted, |_| {});
+    let rcpts = env.rcpts(&["alice@example.test"]).await;
+    pipeline
+        .deliver(inbound(InboundKind::Mx, rcpts, MESSAGE))
+        .await
+        .unwrap();
+    let pipeline = with_auth(&env, MailAuthConfig::default(), |_| {});
+    let rcpts = env.rcpts(&["alice@example.test"]).await;
+    pipeline
+        .deliver(inbound(InboundKind::Lmtp, rcpts, MESSAGE))
+        .await
+        .unwrap();
+    let rcpts = env.rcpts(&["alice@example.test"]).await;
+    let err = pipeline
+        .deliver(inbound(InboundKind::Mx, rcpts, MESSAGE))
+        .await
+        .unwrap_err();
+    assert!(err.is_temporary(), "{err:?}");
+    for (bytes, _) in env.inbox("alice@example.test").await {
+        assert_eq!(count_fields(&bytes, "Authentication-Results"), 0);
+    }
+}
+
+#[tokio::test]
+async fn submissions_are_dkim_signed_over_the_added_fields_and_verify_on_arrival() {
+    let env = env().await;
+    let a = authenticator(MailAuthConfig::default());
+    let dns = Dns(&a);
+    dns.base();
+    dns.spf("example.org", "v=spf1 ip4:192.0.2.1 -all");
+    dns.dmarc("example.org", "v=DMARC1; p=reject");
+    let (signers, _) = keys(&dns, "example.org");
+    let alice = env.rcpt("alice@example.test").await;
+    let account = alice.accounts[0];
+    // No Date/Message-ID: the fix-ups add them, and the signature must cover them.
+    let bare = b"From: Sender <sender@example.org>\r\nTo: alice@example.test\r\n\
+Subject: hello\r\n\r\nHello.\r\n";
+    env.pipeline
+        .clone()
+        .with_dkim(signers)
+        .deliver(inbound(
+            InboundKind::Submission { account },
+            vec![alice],
+            bare,
+        ))
+        .await
+        .unwrap();
+    let stored = env.inbox("alice@example.test").await.remove(0).0;
+    let text = String::from_utf8_lossy(&stored).into_owned();
+    assert_eq!(count_fields(&stored, "DKIM-Signature"), 2, "{text}");
+    // What a receiver gets: the stored copy without our Return-Path.
+    let sent = &stored[text.find("DKIM-Signature").unwrap()..];
+    let v = a
+        .verify(
+            crate::auth::VerifyInput {
+                data: sent,
+                client_ip: crate::auth::tests::CLIENT,
+                helo: "mail.example.org",
+                mail_from: Some("sender@example.org"),
+            },
+            None,
+        )
+        .await;
+    assert_eq!(
+        v.header.matches("dkim=pass").count(),
+        2,
+        "{}\n{text}",
+        v.header
+    );
+    assert!(v.header.contains("dmarc=pass"), "{}", v.header);
+}
