@@ -114,7 +114,7 @@ fn pair() -> Pair {
     let port = shared_port();
     let toml = extra(&dns, port);
     let b = TestServer::prepare_instance(
-        &["smtp", "pop3"],
+        &["smtp", "pop3", "imap"],
         &["bob"],
         &toml,
         &instance("b.test", "127.0.0.3", port),
@@ -187,7 +187,7 @@ fn wait_for_messages(server: &TestServer, ip: &str, user: &str, n: usize) -> Vec
 const MESSAGE: &str = "From: alice@a.test\r\nTo: bob@b.test\r\nSubject: across the wire\r\n\r\nHello Bob.\r\n..leading dot\r\n";
 
 #[test]
-fn a_user_on_a_sends_to_a_user_on_b_who_reads_it_over_pop3() {
+fn a_user_on_a_sends_to_a_user_on_b_who_reads_it_over_pop3_and_imap() {
     let mut p = pair();
     p.b.launch();
     p.a.launch();
@@ -212,6 +212,20 @@ fn a_user_on_a_sends_to_a_user_on_b_who_reads_it_over_pop3() {
     assert!(m.contains("Subject: across the wire\r\n"), "{m}");
     // smtplib and Tern's client each dot-stuff on the wire; the text arrives as written.
     assert!(m.ends_with("Hello Bob.\r\n..leading dot\r\n"), "{m}");
+    // Over IMAP (curl) the same bytes.
+    let imap = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "--max-time",
+            "20",
+            "-u",
+            &format!("bob@b.test:{PASSWORD}"),
+        ])
+        .arg(format!("imap://127.0.0.3:{}/INBOX;UID=1", p.b.port("imap")))
+        .output()
+        .expect("curl");
+    assert!(imap.status.success(), "{imap:?}");
+    assert_eq!(String::from_utf8_lossy(&imap.stdout), *m);
     // Nothing left in A's queue.
     let deadline = Instant::now() + Duration::from_secs(10);
     while !p

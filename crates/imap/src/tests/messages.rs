@@ -216,25 +216,55 @@ async fn expunge_shifts_sequence_numbers() {
 
 #[tokio::test]
 async fn moving_into_junk_trains_spam_and_out_of_junk_trains_ham() {
-    let h = harness_with(|ctx| {
-        ctx.filter = Some(tern_filter::Filter::new(
-            tern_common::config::FilterConfig::default(),
+    // The classifier scores once it has learned one message of each class.
+    let config = tern_common::config::FilterConfig {
+        bayes_min_messages: 1,
+        ..Default::default()
+    };
+    let filter = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let slot = std::sync::Arc::clone(&filter);
+    let h = harness_with(move |ctx| {
+        let made = tern_filter::Filter::new(
+            config,
             ctx.store.clone(),
             "mail.example.test",
             &["example.test".to_owned()],
-        ));
+        );
+        *slot.lock().expect("lock") = Some(made.clone());
+        ctx.filter = Some(made);
     })
     .await;
-    h.deliver(b"From: pills@spam.example\r\nSubject: cheap pills\r\n\r\nbuy cheap pills now\r\n")
-        .await;
+    let filter = filter.lock().expect("lock").clone().expect("filter");
+    let ham =
+        b"From: mum@family.example\r\nSubject: sunday lunch\r\n\r\nsee you at lunch on sunday\r\n";
+    filter
+        .learn(h.account.id, ham, tern_store::SpamClass::Ham)
+        .await
+        .expect("learn ham");
+    let spam: &[u8] =
+        b"From: pills@spam.example\r\nSubject: cheap pills\r\n\r\nbuy cheap pills now\r\n";
+    let similar: &[u8] =
+        b"From: deals@spam.example\r\nSubject: cheap pills today\r\n\r\nbuy cheap pills\r\n";
+    let score = |raw: &'static [u8]| {
+        let (filter, account) = (filter.clone(), h.account.id);
+        async move {
+            let parsed = mail_parser::MessageParser::default().parse(raw);
+            let input =
+                tern_filter::MessageInput::new(raw, parsed.as_ref(), tern_filter::Origin::Mx);
+            filter.check(&input, &[account]).await.accounts[0].score
+        }
+    };
+    let before = score(similar).await;
+    h.deliver(spam).await;
+
     let scope = tern_store::TokenScope::Account(h.account.id);
-    let learned = |class: fn(&tern_store::TokenCounts) -> u64| {
+    let learned = |class: fn(&tern_store::TokenCounts) -> u64, expected: u64| {
         let store = h.store.clone();
         async move {
             // Training runs in the background after the MOVE reply; wait for it, bounded.
             for _ in 0..200 {
                 let counts = store.spam_counts(scope, &[]).await.expect("counts");
-                if class(&counts.messages) == 1 {
+                if class(&counts.messages) == expected {
                     return true;
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -245,14 +275,19 @@ async fn moving_into_junk_trains_spam_and_out_of_junk_trains_ham() {
     let mut c = h.select().await;
     c.cmd("m1 UID MOVE 1 Junk", "m1 OK").await;
     assert!(
-        learned(|m| m.spam).await,
+        learned(|m| m.spam, 1).await,
         "moving into Junk did not train spam"
+    );
+    let after = score(similar).await;
+    assert!(
+        after > before,
+        "a similar message scores {after}, before the move {before}"
     );
 
     c.cmd("s1 SELECT Junk", "s1 OK").await;
     c.cmd("m2 MOVE 1 INBOX", "m2 OK").await;
     assert!(
-        learned(|m| m.ham).await,
+        learned(|m| m.ham, 2).await,
         "moving out of Junk did not train ham"
     );
     let counts = h.store.spam_counts(scope, &[]).await.expect("counts");

@@ -225,6 +225,39 @@ async fn an_unreachable_host_is_retried_and_expires_with_a_dsn() {
 }
 
 #[tokio::test]
+async fn a_long_delay_sends_one_delayed_warning_and_keeps_trying() {
+    let h = harness().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let out = outbound(
+        &h,
+        OutboundConfig {
+            delay_warning: Duration::from_secs(1),
+            ..config(port)
+        },
+        Arc::new(LoopbackDns),
+    );
+    submit(&h, &["friend@remote.test"], BODY).await;
+    out.run_once().await;
+    assert!(
+        h.inbox(&h.alice).await.is_empty(),
+        "no warning before the delay"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for _ in 0..2 {
+        make_due(&h).await;
+        out.run_once().await;
+    }
+    // RFC 3464 §2.3.3: Action: delayed, and still queued; only one warning however often
+    // the attempt fails again.
+    let (status, _) = dsn(&h).await;
+    assert!(status.contains("Action: delayed"), "{status}");
+    assert!(status.contains("Status: 4."), "{status}");
+    assert_eq!(h.store.queue_list().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
 async fn a_null_mx_bounces_at_once_through_a_real_resolver() {
     let dns = Dnsmasq::start(&["--mx-host=null.test,.,0"]);
     let h = harness().await;

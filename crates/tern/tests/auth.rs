@@ -1,0 +1,502 @@
+//! Inbound email authentication end to end: the real `tern` binary on port 25 (loopback NOT
+//! trusted), DNS served by a dnsmasq the test starts, messages sent with smtplib and read back
+//! over POP3/IMAP. SPF results are compared with pyspf, DKIM results with dkimpy, both asking
+//! the same dnsmasq.
+
+mod support;
+
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::{PASSWORD, TestServer, python};
+
+/// dnsmasq on a free loopback port answering for `.test` only (unknown names NXDOMAIN), killed
+/// on drop.
+struct Dnsmasq {
+    child: Child,
+    port: u16,
+}
+
+impl Dnsmasq {
+    /// `txt` holds (name, character-strings) pairs.
+    fn start(txt: &[(String, Vec<String>)]) -> Dnsmasq {
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")
+            .and_then(|s| s.local_addr())
+            .expect("free port")
+            .port();
+        let mut args = vec![
+            "--no-daemon".to_owned(),
+            format!("--port={port}"),
+            "--listen-address=127.0.0.1".into(),
+            "--bind-interfaces".into(),
+            "--no-resolv".into(),
+            "--no-hosts".into(),
+            "--conf-file=/dev/null".into(),
+            "--pid-file=".into(),
+            "--local=/test/".into(),
+            "--local=/in-addr.arpa/".into(),
+            // iprev: 127.0.0.1 ↔ client.test, the name the client says in EHLO.
+            "--ptr-record=1.0.0.127.in-addr.arpa,client.test".into(),
+            "--address=/client.test/127.0.0.1".into(),
+        ];
+        for (name, strings) in txt {
+            // On the command line dnsmasq keeps quotes literally; commas separate the
+            // character-strings (none of the records here contains a comma).
+            args.push(format!("--txt-record={name},{}", strings.join(",")));
+        }
+        let child = Command::new("dnsmasq")
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("dnsmasq is required for this test (apt-get install dnsmasq): {e}")
+            });
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(addr).is_err() {
+            assert!(Instant::now() < deadline, "dnsmasq did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Dnsmasq { child, port }
+    }
+}
+
+impl Drop for Dnsmasq {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `tern dkim generate signer.test` against a throwaway data dir: the key directory and the
+/// printed TXT records as (name, character-strings).
+fn dkim_keys(dir: &Path) -> (std::path::PathBuf, Vec<(String, Vec<String>)>) {
+    let config = dir.join("keygen.toml");
+    let data = dir.join("keygen-data");
+    std::fs::write(
+        &config,
+        format!(
+            "hostname = \"mail.signer.test\"\ndomains = [\"signer.test\"]\ndata_dir = \"{}\"\n\
+             [tls]\nself_signed = true\n",
+            data.display()
+        ),
+    )
+    .expect("write keygen config");
+    let out = Command::new(env!("CARGO_BIN_EXE_tern"))
+        .arg("--config")
+        .arg(&config)
+        .args(["dkim", "generate", "signer.test"])
+        .output()
+        .expect("run tern dkim generate");
+    assert!(
+        out.status.success(),
+        "tern dkim generate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    let records = stdout
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|line| {
+            let (name, rest) = line.split_once(" TXT ").expect("NAME TXT \"...\"");
+            // The value as character-strings: every "..." group (no escapes in DKIM records).
+            let strings = rest
+                .split('"')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_owned)
+                .collect();
+            (name.to_owned(), strings)
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(records.len(), 2, "RSA and Ed25519 records: {stdout}");
+    (data.join("dkim").join("signer.test"), records)
+}
+
+fn txt(name: &str, value: &str) -> (String, Vec<String>) {
+    (name.to_owned(), vec![value.to_owned()])
+}
+
+struct World {
+    server: TestServer,
+    dns: Dnsmasq,
+    keys: std::path::PathBuf,
+    _keygen: tempfile::TempDir,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("---- tern log ----\n{}", self.server.log());
+        }
+    }
+}
+
+fn world() -> World {
+    let keygen = tempfile::tempdir().expect("tempdir");
+    let (keys, mut records) = dkim_keys(keygen.path());
+    records.extend([
+        txt("pass.test", "v=spf1 ip4:127.0.0.1 -all"),
+        txt("_dmarc.pass.test", "v=DMARC1; p=reject"),
+        txt("fail.test", "v=spf1 ip4:192.0.2.1 -all"),
+        txt("soft.test", "v=spf1 ~all"),
+        txt("none.test", "no spf here"),
+        txt("_dmarc.reject.test", "v=DMARC1; p=reject"),
+        txt("_dmarc.quar.test", "v=DMARC1; p=quarantine"),
+    ]);
+    let dns = Dnsmasq::start(&records);
+    let toml = format!(
+        "[dns]\nnameservers = [\"127.0.0.1:{}\"]\ntimeout_seconds = 2\n\
+         [mail_auth]\ntrusted_relays = []\n",
+        dns.port
+    );
+    let server = TestServer::start_with(&["smtp", "pop3", "imap"], &["alice"], &toml);
+    World {
+        server,
+        dns,
+        keys,
+        _keygen: keygen,
+    }
+}
+
+impl World {
+    /// Sends `message` on port 25 from 127.0.0.1 with EHLO client.test.
+    fn send(&self, mail_from: &str, message: &str) -> Value {
+        self.send_bytes(mail_from, message.as_bytes())
+    }
+
+    fn send_bytes(&self, mail_from: &str, message: &[u8]) -> Value {
+        let file = self.server.dir.path().join("message.eml");
+        std::fs::write(&file, message).expect("write message");
+        let port = self.server.port("smtp").to_string();
+        let out = python(
+            "smtp_send.py",
+            &[
+                "127.0.0.1",
+                &port,
+                "--from",
+                mail_from,
+                "--to",
+                "alice@example.test",
+                "--ehlo",
+                "client.test",
+                "--file",
+                file.to_str().expect("utf-8 path"),
+            ],
+        );
+        serde_json::from_str(&out).expect("json from smtp_send.py")
+    }
+
+    fn accepted(&self, mail_from: &str, message: &str) {
+        let v = self.send(mail_from, message);
+        assert_eq!(v, serde_json::json!({"refused": {}}), "{mail_from}: {v}");
+    }
+
+    /// What pyspf says about the MAIL FROM identity.
+    fn pyspf(&self, mail_from: &str) -> String {
+        python(
+            "auth_check.py",
+            &[
+                "spf",
+                &self.dns.port.to_string(),
+                "127.0.0.1",
+                mail_from,
+                "client.test",
+            ],
+        )
+        .trim()
+        .to_owned()
+    }
+
+    /// `message` DKIM-signed by dkimpy with the signer.test keys (RSA and Ed25519).
+    fn signed(&self, message: &str) -> String {
+        let file = self.server.dir.path().join("unsigned.eml");
+        std::fs::write(&file, message).expect("write message");
+        python(
+            "auth_check.py",
+            &[
+                "dkim-sign",
+                self.keys.to_str().expect("utf-8"),
+                "signer.test",
+                "tern",
+                file.to_str().expect("utf-8"),
+            ],
+        )
+    }
+
+    /// dkimpy's verdict on every signature of a stored message.
+    fn dkimpy_verify(&self, stored: &str) -> Vec<String> {
+        let file = self.server.dir.path().join("stored.eml");
+        std::fs::write(&file, stored).expect("write message");
+        python(
+            "auth_check.py",
+            &[
+                "dkim-verify",
+                &self.dns.port.to_string(),
+                file.to_str().expect("utf-8"),
+            ],
+        )
+        .lines()
+        .map(str::to_owned)
+        .collect()
+    }
+
+    /// alice's INBOX over POP3.
+    fn inbox(&self) -> Vec<String> {
+        use base64::Engine;
+        let port = self.server.port("pop3").to_string();
+        let out = python(
+            "pop3_dump.py",
+            &["127.0.0.1", &port, "alice@example.test", PASSWORD],
+        );
+        let v: Value = serde_json::from_str(&out).expect("json from pop3_dump.py");
+        v["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .map(|m| {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(m.as_str().unwrap_or_default())
+                    .expect("base64");
+                String::from_utf8_lossy(&bytes).into_owned()
+            })
+            .collect()
+    }
+
+    fn imap_messages(&self, mailbox: &str) -> usize {
+        let port = self.server.port("imap").to_string();
+        python(
+            "auth_check.py",
+            &[
+                "imap-status",
+                "127.0.0.1",
+                &port,
+                "alice@example.test",
+                PASSWORD,
+                mailbox,
+            ],
+        )
+        .trim()
+        .parse()
+        .expect("count")
+    }
+}
+
+/// The stored message whose Subject is `subject`.
+fn by_subject<'a>(inbox: &'a [String], subject: &str) -> &'a str {
+    let line = format!("\r\nSubject: {subject}\r\n");
+    inbox
+        .iter()
+        .find(|m| m.contains(&line))
+        .unwrap_or_else(|| panic!("no message {subject:?} in {inbox:#?}"))
+}
+
+/// Every `Authentication-Results:` field of `message`'s header, unfolded.
+fn auth_results(message: &str) -> Vec<String> {
+    let header = message.split("\r\n\r\n").next().unwrap_or_default();
+    let mut fields: Vec<String> = Vec::new();
+    let mut in_ar = false;
+    for line in header.split("\r\n") {
+        if line.starts_with([' ', '\t']) {
+            if in_ar {
+                let last = fields.last_mut().expect("field");
+                last.push(' ');
+                last.push_str(line.trim());
+            }
+            continue;
+        }
+        in_ar = line
+            .to_ascii_lowercase()
+            .starts_with("authentication-results:");
+        if in_ar {
+            fields.push(line.to_owned());
+        }
+    }
+    fields
+}
+
+/// The `method=result` of the resinfo of `method` that carries `property` (e.g. `spf` with
+/// `smtp.mailfrom`), from our single A-R field.
+fn result_of(message: &str, method: &str, property: &str) -> String {
+    let fields = auth_results(message);
+    assert_eq!(fields.len(), 1, "exactly one A-R: {fields:#?}\n{message}");
+    let field = &fields[0];
+    assert!(
+        field.starts_with("Authentication-Results: mail.example.test;"),
+        "our authserv-id: {field}"
+    );
+    field
+        .split(';')
+        .skip(1)
+        .map(str::trim)
+        .find(|r| r.starts_with(&format!("{method}=")) && r.contains(property))
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|r| r.split_once('='))
+        .map(|(_, v)| v.to_owned())
+        .unwrap_or_else(|| panic!("no {method} ... {property} in {field}"))
+}
+
+fn message(from: &str, subject: &str, body: &str) -> String {
+    format!(
+        "From: {from}\r\nTo: alice@example.test\r\nSubject: {subject}\r\n\
+         Date: Mon, 24 Nov 2025 10:00:00 +0000\r\nMessage-ID: <{subject}@client.test>\r\n\r\n{body}"
+    )
+}
+
+#[test]
+fn spf_results_match_pyspf_and_a_forged_authentication_results_is_stripped() {
+    let w = world();
+    let cases = [
+        ("pass", "x@pass.test"),
+        ("fail", "x@fail.test"),
+        ("softfail", "x@soft.test"),
+        ("none", "x@none.test"),
+    ];
+    for (_, from) in cases {
+        let mut m = message(from, &format!("spf {from}"), "Hello.\r\n");
+        if from.ends_with("fail.test") {
+            // A forged result claiming our authserv-id.
+            m = format!(
+                "Authentication-Results: mail.example.test; spf=pass smtp.mailfrom={from}\r\n{m}"
+            );
+        }
+        w.accepted(from, &m);
+    }
+    let inbox = w.inbox();
+    assert_eq!(inbox.len(), cases.len(), "{inbox:#?}");
+    for (expected, from) in cases {
+        let stored = by_subject(&inbox, &format!("spf {from}"));
+        let ours = result_of(stored, "spf", "smtp.mailfrom=");
+        let pyspf = w.pyspf(from);
+        assert_eq!(ours, expected, "{from}: {stored}");
+        assert_eq!(ours, pyspf, "{from}: Tern vs pyspf");
+        // The HELO identity client.test has no SPF record; iprev: PTR and A agree.
+        assert_eq!(result_of(stored, "spf", "smtp.helo="), "none", "{stored}");
+        assert_eq!(result_of(stored, "iprev", "policy.iprev="), "pass");
+    }
+    // The forged field is gone: the one A-R is ours and says fail.
+    let forged = by_subject(&inbox, "spf x@fail.test");
+    assert!(
+        !forged.contains("spf=pass smtp.mailfrom=x@fail.test"),
+        "{forged}"
+    );
+    // SPF pass aligned with From: DMARC passes even under p=reject.
+    let aligned = by_subject(&inbox, "spf x@pass.test");
+    assert_eq!(result_of(aligned, "dmarc", "header.from="), "pass");
+}
+
+#[test]
+fn dkim_signatures_verify_as_dkimpy_says() {
+    let w = world();
+    let good = w.signed(&message("x@signer.test", "dkim good", "Signed body.\r\n"));
+    assert_eq!(good.matches("DKIM-Signature:").count(), 2, "{good}");
+    w.accepted("x@signer.test", &good);
+    let tampered = w
+        .signed(&message(
+            "x@signer.test",
+            "dkim tampered body",
+            "Signed body.\r\n",
+        ))
+        .replace("Signed body.", "Changed body.");
+    w.accepted("x@signer.test", &tampered);
+    let tampered = w
+        .signed(&message(
+            "x@signer.test",
+            "dkim tampered header",
+            "Signed body.\r\n",
+        ))
+        .replace(
+            "Subject: dkim tampered header\r\n",
+            "Subject: dkim tampered header (changed)\r\n",
+        );
+    w.accepted("x@signer.test", &tampered);
+    w.accepted(
+        "x@signer.test",
+        &message("x@signer.test", "dkim unsigned", "Plain.\r\n"),
+    );
+    let inbox = w.inbox();
+    assert_eq!(inbox.len(), 4, "{inbox:#?}");
+
+    let stored = by_subject(&inbox, "dkim good");
+    let results = auth_results(stored).join("\n");
+    assert_eq!(
+        result_of(stored, "dkim", "header.s=tern-rsa"),
+        "pass",
+        "{results}"
+    );
+    assert_eq!(
+        result_of(stored, "dkim", "header.s=tern-ed"),
+        "pass",
+        "{results}"
+    );
+    assert_eq!(w.dkimpy_verify(stored), ["pass", "pass"]);
+
+    // A changed body: dkimpy says fail; mail-auth 0.13 records `neutral (body hash did not
+    // verify)` (dkim/verify.rs maps FailedBodyHashMatch to neutral, unlike RFC 8601 §2.7.1's
+    // "fail: ... failed the verification test(s)"). Either way: no pass, DMARC cannot pass.
+    let stored = by_subject(&inbox, "dkim tampered body");
+    let results = auth_results(stored).join("\n");
+    for selector in ["tern-rsa", "tern-ed"] {
+        let r = result_of(stored, "dkim", &format!("header.s={selector}"));
+        assert!(r == "fail" || r == "neutral", "{selector}: {results}");
+    }
+    assert!(results.contains("body hash did not verify"), "{results}");
+    assert_eq!(w.dkimpy_verify(stored), ["fail", "fail"]);
+
+    // A changed signed header field: the signature itself fails.
+    let stored = by_subject(&inbox, "dkim tampered header (changed)");
+    let results = auth_results(stored).join("\n");
+    for selector in ["tern-rsa", "tern-ed"] {
+        assert_eq!(
+            result_of(stored, "dkim", &format!("header.s={selector}")),
+            "fail",
+            "{results}"
+        );
+    }
+    assert_eq!(w.dkimpy_verify(stored), ["fail", "fail"]);
+
+    let stored = by_subject(&inbox, "dkim unsigned");
+    let field = auth_results(stored).join("\n");
+    // mail-auth leaves the dkim method out when there is no signature (RFC 8601 allows
+    // `dkim=none` or nothing); it must not pass.
+    assert!(
+        !field.contains("dkim=") || field.contains("dkim=none"),
+        "{field}"
+    );
+    assert_eq!(auth_results(stored).len(), 1, "{stored}");
+    assert_eq!(w.dkimpy_verify(stored), Vec::<String>::new());
+}
+
+#[test]
+fn dmarc_reject_is_refused_and_quarantine_lands_in_junk() {
+    let w = world();
+    let v = w.send(
+        "x@reject.test",
+        &message("x@reject.test", "dmarc reject", "Forged.\r\n"),
+    );
+    assert_eq!(v["error"], 550, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("5.7.1"),
+        "{v}"
+    );
+    w.accepted(
+        "x@quar.test",
+        &message("x@quar.test", "dmarc quarantine", "Suspicious.\r\n"),
+    );
+    // Unaligned: MAIL FROM passes SPF at pass.test, but From: is reject.test.
+    let v = w.send(
+        "x@pass.test",
+        &message("x@reject.test", "dmarc unaligned", "Forged.\r\n"),
+    );
+    assert_eq!(v["error"], 550, "{v}");
+    assert!(w.inbox().is_empty(), "nothing in INBOX");
+    assert_eq!(w.imap_messages("Junk"), 1);
+    assert_eq!(w.imap_messages("INBOX"), 0);
+}
