@@ -10,7 +10,7 @@ use tracing::{debug, info, warn};
 
 use crate::maildrop::Maildrop;
 use crate::session::{Session, SessionError, State};
-use crate::transaction::Transaction;
+use crate::transaction::{ReadAhead, Transaction};
 
 /// RFC 2595 §2 / RFC 3206 §5: a password must not cross an unprotected connection.
 const PLAINTEXT_REFUSED: &str =
@@ -191,6 +191,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 self.state = State::Transaction(Box::new(Transaction {
                     address: account.address,
                     maildrop,
+                    read_ahead: ReadAhead::default(),
                     _lock: lock,
                 }));
             }

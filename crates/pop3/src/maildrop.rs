@@ -76,6 +76,16 @@ impl Maildrop {
             .map(|(i, e)| (i + 1, e))
     }
 
+    /// The messages numbered after `msg` not marked deleted, with their numbers.
+    pub(crate) fn live_after(&self, msg: u32) -> impl Iterator<Item = (u32, &Entry)> {
+        let start = (msg as usize).min(self.entries.len());
+        self.entries[start..]
+            .iter()
+            .zip(start + 1..)
+            .filter(|(e, _)| !e.deleted)
+            .filter_map(|(e, n)| Some((u32::try_from(n).ok()?, e)))
+    }
+
     /// Message `msg`, or the `-ERR` to send: RFC 1939 §5, a message-number must be that of
     /// an existing message that is not marked deleted.
     pub(crate) fn get(&self, msg: u32) -> Result<&Entry, Reply> {

@@ -315,6 +315,13 @@ impl Store {
         backend!(self.read_blob(id))
     }
 
+    /// The bytes of several blobs, in order, read on one blocking thread in one read transaction (one
+    /// round trip instead of one per blob). Each entry is what [`Store::read_blob`] would give for that id;
+    /// the outer error is for the batch as a whole (no connection, store closed).
+    pub async fn read_blobs(&self, ids: &[BlobId]) -> Result<Vec<Result<Bytes>>> {
+        backend!(self.read_blobs(ids))
+    }
+
     /// Size, refcount and placement of a blob, `None` if absent (doctor/admin use).
     pub async fn blob_info(&self, id: &BlobId) -> Result<Option<BlobInfo>> {
         backend!(self.blob_info(id))

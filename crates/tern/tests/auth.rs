@@ -23,45 +23,58 @@ struct Dnsmasq {
 impl Dnsmasq {
     /// `txt` holds (name, character-strings) pairs.
     fn start(txt: &[(String, Vec<String>)]) -> Dnsmasq {
-        let port = std::net::UdpSocket::bind("127.0.0.1:0")
-            .and_then(|s| s.local_addr())
-            .expect("free port")
-            .port();
-        let mut args = vec![
-            "--no-daemon".to_owned(),
-            format!("--port={port}"),
-            "--listen-address=127.0.0.1".into(),
-            "--bind-interfaces".into(),
-            "--no-resolv".into(),
-            "--no-hosts".into(),
-            "--conf-file=/dev/null".into(),
-            "--pid-file=".into(),
-            "--local=/test/".into(),
-            "--local=/in-addr.arpa/".into(),
-            // iprev: 127.0.0.1 ↔ client.test, the name the client says in EHLO.
-            "--ptr-record=1.0.0.127.in-addr.arpa,client.test".into(),
-            "--address=/client.test/127.0.0.1".into(),
-        ];
-        for (name, strings) in txt {
-            // On the command line dnsmasq keeps quotes literally; commas separate the
-            // character-strings (none of the records here contains a comma).
-            args.push(format!("--txt-record={name},{}", strings.join(",")));
+        for _attempt in 0..5 {
+            let port = std::net::UdpSocket::bind("127.0.0.1:0")
+                .and_then(|s| s.local_addr())
+                .expect("free port")
+                .port();
+            let mut args = vec![
+                "--no-daemon".to_owned(),
+                format!("--port={port}"),
+                "--listen-address=127.0.0.1".into(),
+                "--bind-interfaces".into(),
+                "--no-resolv".into(),
+                "--no-hosts".into(),
+                "--conf-file=/dev/null".into(),
+                "--pid-file=".into(),
+                "--local=/test/".into(),
+                "--local=/in-addr.arpa/".into(),
+                // iprev: 127.0.0.1 ↔ client.test, the name the client says in EHLO.
+                "--ptr-record=1.0.0.127.in-addr.arpa,client.test".into(),
+                "--address=/client.test/127.0.0.1".into(),
+            ];
+            for (name, strings) in txt {
+                // On the command line dnsmasq keeps quotes literally; commas separate the
+                // character-strings (none of the records here contains a comma).
+                args.push(format!("--txt-record={name},{}", strings.join(",")));
+            }
+            let mut child = Command::new("dnsmasq")
+                .args(&args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| {
+                    panic!("dnsmasq is required for this test (apt-get install dnsmasq): {e}")
+                });
+            let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let mut exited = false;
+            while TcpStream::connect(addr).is_err() {
+                // The port came free from a UDP probe, but its TCP side may belong to another
+                // test's listener; dnsmasq then exits, and we try another port.
+                if let Ok(Some(_)) = child.try_wait() {
+                    exited = true;
+                    break;
+                }
+                assert!(Instant::now() < deadline, "dnsmasq did not start");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if exited {
+                continue;
+            }
+            return Dnsmasq { child, port };
         }
-        let child = Command::new("dnsmasq")
-            .args(&args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("dnsmasq is required for this test (apt-get install dnsmasq): {e}")
-            });
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(addr).is_err() {
-            assert!(Instant::now() < deadline, "dnsmasq did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Dnsmasq { child, port }
+        panic!("dnsmasq exited at start five times in a row (ports taken?)");
     }
 }
 

@@ -75,12 +75,11 @@ pub(crate) fn acquire_existing(c: &Connection, id: &BlobId, count: u64) -> Resul
 /// Drops `count` references; at zero the row goes and its file is unlinked after COMMIT.
 pub(crate) fn release(ctx: &mut JobCtx<'_>, id: &BlobId, count: u64) -> Result<()> {
     let c = ctx.conn;
+    // Cached statements: a POP3 QUIT or an IMAP EXPUNGE releases thousands of blobs in one job.
     let row: Option<(i64, bool)> = c
-        .query_row(
-            "SELECT refcount, data IS NULL FROM blobs WHERE hash = ?1",
-            [id.as_str()],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT refcount, data IS NULL FROM blobs WHERE hash = ?1")
+        .db()?
+        .query_row([id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()
         .db()?;
     let Some((refcount, is_file)) = row else {
@@ -89,16 +88,17 @@ pub(crate) fn release(ctx: &mut JobCtx<'_>, id: &BlobId, count: u64) -> Result<(
     let left = refcount
         - i64::try_from(count).map_err(|_| StoreError::Invalid("too many references".into()))?;
     if left > 0 {
-        c.execute(
-            "UPDATE blobs SET refcount = ?2 WHERE hash = ?1",
-            params![id.as_str(), left],
-        )
-        .db()?;
+        c.prepare_cached("UPDATE blobs SET refcount = ?2 WHERE hash = ?1")
+            .db()?
+            .execute(params![id.as_str(), left])
+            .db()?;
     } else {
         if left < 0 {
             tracing::error!(blob = %id, refcount, count, "blob refcount went negative");
         }
-        c.execute("DELETE FROM blobs WHERE hash = ?1", [id.as_str()])
+        c.prepare_cached("DELETE FROM blobs WHERE hash = ?1")
+            .db()?
+            .execute([id.as_str()])
             .db()?;
         if is_file {
             ctx.maybe_orphans.push(id.clone());
@@ -126,11 +126,9 @@ pub(crate) fn info(c: &Connection, id: &BlobId) -> Result<Option<BlobInfo>> {
 /// Reads a blob's bytes (inline or from its file). Blocking.
 pub(crate) fn read(c: &Connection, files: &BlobFiles, id: &BlobId) -> Result<Bytes> {
     let row: Option<Option<Vec<u8>>> = c
-        .query_row(
-            "SELECT data FROM blobs WHERE hash = ?1",
-            [id.as_str()],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT data FROM blobs WHERE hash = ?1")
+        .db()?
+        .query_row([id.as_str()], |r| r.get(0))
         .optional()
         .db()?;
     match row {

@@ -384,6 +384,16 @@ impl SqliteBackend {
         self.read(move |c, files| blobs::read(c, files, &id)).await
     }
 
+    pub(crate) async fn read_blobs(&self, ids: &[BlobId]) -> Result<Vec<Result<Bytes>>> {
+        let ids = ids.to_vec();
+        self.read(move |c, files| {
+            // One snapshot for the whole batch.
+            let tx = c.unchecked_transaction().db()?;
+            Ok(ids.iter().map(|id| blobs::read(&tx, files, id)).collect())
+        })
+        .await
+    }
+
     pub(crate) async fn blob_info(&self, id: &BlobId) -> Result<Option<BlobInfo>> {
         let id = id.clone();
         self.read(move |c, _| blobs::info(c, &id)).await

@@ -96,6 +96,46 @@ async fn inline_and_file_blobs_read_back_byte_identical() {
 }
 
 #[tokio::test]
+async fn read_blobs_returns_each_blob_in_order_and_not_found_for_removed_ones() {
+    let (store, _dir) = store().await;
+    let a = account(&store, "u@example.test").await;
+    let id = inbox(&store, a).await;
+    let bodies = [b"one".to_vec(), vec![0xCD; 1025], b"three".to_vec()];
+    let mut blobs = Vec::new();
+    for body in &bodies {
+        let u = append(&store, id, body, Flags::new()).await;
+        let m = store.message(id, u).await.expect("get").expect("present");
+        blobs.push((u, m.blob));
+    }
+    let ids: Vec<BlobId> = blobs.iter().map(|(_, b)| b.clone()).collect();
+    assert!(store.read_blobs(&[]).await.expect("empty batch").is_empty());
+    let read = store.read_blobs(&ids).await.expect("batch");
+    assert_eq!(read.len(), 3);
+    for (got, want) in read.iter().zip(&bodies) {
+        assert_eq!(got.as_ref().expect("read"), want);
+    }
+    // The same id twice, and a blob whose last message went (inline and file).
+    store
+        .remove_messages(id, &[blobs[0].0, blobs[1].0])
+        .await
+        .expect("remove");
+    let read = store
+        .read_blobs(&[
+            ids[2].clone(),
+            ids[0].clone(),
+            ids[1].clone(),
+            ids[2].clone(),
+        ])
+        .await
+        .expect("batch");
+    assert_eq!(read.len(), 4);
+    assert_eq!(read[0].as_ref().expect("read"), &bodies[2]);
+    assert!(matches!(read[1], Err(StoreError::NotFound)));
+    assert!(matches!(read[2], Err(StoreError::NotFound)));
+    assert_eq!(read[3].as_ref().expect("read"), &bodies[2]);
+}
+
+#[tokio::test]
 async fn messages_come_back_in_uid_order_with_meta_and_flags() {
     let (store, _dir) = store().await;
     let a = account(&store, "u@example.test").await;
