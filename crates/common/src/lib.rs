@@ -11,6 +11,7 @@ pub mod config;
 pub mod dns;
 pub mod listener;
 pub mod secret;
+pub mod stream;
 pub mod tls;
 
 pub use address::{Address, AddressError, Domain};

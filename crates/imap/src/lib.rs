@@ -45,7 +45,6 @@ mod names;
 mod selected;
 mod session;
 mod state;
-mod stream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -20,7 +20,7 @@ use tracing::{debug, info, warn};
 use crate::ImapContext;
 use crate::error::{CmdError, SessionError};
 use crate::state::{Enabled, State};
-use crate::stream::MaybeTls;
+use tern_common::stream::MaybeTls;
 
 /// Replies are flushed at the latest when this much is buffered (large FETCH responses).
 pub(crate) const FLUSH_AT: usize = 256 * 1024;

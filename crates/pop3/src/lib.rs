@@ -29,7 +29,6 @@ mod auth;
 mod lock;
 mod maildrop;
 mod session;
-mod stream;
 mod transaction;
 
 use std::net::SocketAddr;

@@ -15,8 +15,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::Pop3Context;
-use crate::stream::MaybeTls;
 use crate::transaction::{self, Transaction};
+use tern_common::stream::MaybeTls;
 
 /// Replies are flushed at the latest when this much is buffered (a RETR of a large message
 /// is written as soon as it is encoded).

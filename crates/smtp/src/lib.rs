@@ -52,7 +52,7 @@ pub mod outbound;
 mod reply;
 mod session;
 mod state;
-mod stream;
+mod tls_info;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -17,7 +17,8 @@ use crate::cmd::{ChunkPlan, Outcome};
 use crate::error::{SessionError, parse_error_reply};
 use crate::reply::{Reply, r};
 use crate::state::{Flavor, SessionState};
-use crate::stream::{MaybeTls, describe_tls};
+use crate::tls_info::describe_tls;
+use tern_common::stream::MaybeTls;
 
 /// RFC 5321 §4.5.3.1.4: a command line is at most 512 octets including CRLF.
 pub(crate) const MAX_COMMAND_LINE: usize = 512;

@@ -1,5 +1,5 @@
-//! The session's byte stream: cleartext, or TLS after STARTTLS or on an implicit-TLS port, behind
-//! one type so the session code is the same for both.
+//! A session's byte stream: cleartext, or TLS after STARTTLS/STLS or on an implicit-TLS port,
+//! behind one type so every protocol's session loop is the same for both.
 
 use std::io;
 use std::pin::Pin;
@@ -8,8 +8,10 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_rustls::server::TlsStream;
 
-pub(crate) enum MaybeTls<S> {
+pub enum MaybeTls<S> {
+    /// Cleartext.
     Plain(S),
+    /// After a TLS handshake.
     Tls(Box<TlsStream<S>>),
     /// Between taking the plain stream for a handshake and storing the TLS one; a failed
     /// handshake leaves the session here, and it ends.
@@ -17,12 +19,13 @@ pub(crate) enum MaybeTls<S> {
 }
 
 impl<S> MaybeTls<S> {
-    pub(crate) fn is_tls(&self) -> bool {
+    /// Whether TLS is active on this stream.
+    pub fn is_tls(&self) -> bool {
         matches!(self, MaybeTls::Tls(_))
     }
 
     /// Takes the cleartext stream out for a TLS handshake.
-    pub(crate) fn take_plain(&mut self) -> Option<S> {
+    pub fn take_plain(&mut self) -> Option<S> {
         match std::mem::replace(self, MaybeTls::Gone) {
             MaybeTls::Plain(s) => Some(s),
             other => {
