@@ -5,85 +5,11 @@
 
 mod support;
 
-use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use serde_json::Value;
-use support::{PASSWORD, TestServer, python};
-
-/// dnsmasq on a free loopback port answering for `.test` only (unknown names NXDOMAIN), killed
-/// on drop.
-struct Dnsmasq {
-    child: Child,
-    port: u16,
-}
-
-impl Dnsmasq {
-    /// `txt` holds (name, character-strings) pairs.
-    fn start(txt: &[(String, Vec<String>)]) -> Dnsmasq {
-        for _attempt in 0..5 {
-            let port = std::net::UdpSocket::bind("127.0.0.1:0")
-                .and_then(|s| s.local_addr())
-                .expect("free port")
-                .port();
-            let mut args = vec![
-                "--no-daemon".to_owned(),
-                format!("--port={port}"),
-                "--listen-address=127.0.0.1".into(),
-                "--bind-interfaces".into(),
-                "--no-resolv".into(),
-                "--no-hosts".into(),
-                "--conf-file=/dev/null".into(),
-                "--pid-file=".into(),
-                "--local=/test/".into(),
-                "--local=/in-addr.arpa/".into(),
-                // iprev: 127.0.0.1 ↔ client.test, the name the client says in EHLO.
-                "--ptr-record=1.0.0.127.in-addr.arpa,client.test".into(),
-                "--address=/client.test/127.0.0.1".into(),
-            ];
-            for (name, strings) in txt {
-                // On the command line dnsmasq keeps quotes literally; commas separate the
-                // character-strings (none of the records here contains a comma).
-                args.push(format!("--txt-record={name},{}", strings.join(",")));
-            }
-            let mut child = Command::new("dnsmasq")
-                .args(&args)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| {
-                    panic!("dnsmasq is required for this test (apt-get install dnsmasq): {e}")
-                });
-            let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            let mut exited = false;
-            while TcpStream::connect(addr).is_err() {
-                // The port came free from a UDP probe, but its TCP side may belong to another
-                // test's listener; dnsmasq then exits, and we try another port.
-                if let Ok(Some(_)) = child.try_wait() {
-                    exited = true;
-                    break;
-                }
-                assert!(Instant::now() < deadline, "dnsmasq did not start");
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            if exited {
-                continue;
-            }
-            return Dnsmasq { child, port };
-        }
-        panic!("dnsmasq exited at start five times in a row (ports taken?)");
-    }
-}
-
-impl Drop for Dnsmasq {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use support::{Dnsmasq, PASSWORD, TestServer, python};
 
 /// `tern dkim generate signer.test` against a throwaway data dir: the key directory and the
 /// printed TXT records as (name, character-strings).
@@ -161,7 +87,22 @@ fn world() -> World {
         txt("_dmarc.reject.test", "v=DMARC1; p=reject"),
         txt("_dmarc.quar.test", "v=DMARC1; p=quarantine"),
     ]);
-    let dns = Dnsmasq::start(&records);
+    // Answer for `.test` only (unknown names NXDOMAIN, which DMARC's walk to the organisational
+    // domain needs); iprev: 127.0.0.1 ↔ client.test, the name the client says in EHLO.
+    let mut options = vec![
+        "--local=/test/".to_owned(),
+        "--local=/in-addr.arpa/".to_owned(),
+        "--ptr-record=1.0.0.127.in-addr.arpa,client.test".to_owned(),
+        "--address=/client.test/127.0.0.1".to_owned(),
+    ];
+    // On the command line dnsmasq keeps quotes literally; commas separate the
+    // character-strings (none of the records here contains a comma).
+    options.extend(
+        records
+            .iter()
+            .map(|(name, strings)| format!("--txt-record={name},{}", strings.join(","))),
+    );
+    let dns = Dnsmasq::start(&options);
     let toml = format!(
         "[dns]\nnameservers = [\"127.0.0.1:{}\"]\ntimeout_seconds = 2\n\
          [mail_auth]\ntrusted_relays = []\n",

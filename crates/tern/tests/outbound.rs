@@ -4,75 +4,11 @@
 
 mod support;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{Instance, PASSWORD, TestServer, python};
-
-/// dnsmasq on a free loopback port, killed on drop.
-struct Dnsmasq {
-    child: Child,
-    port: u16,
-}
-
-impl Dnsmasq {
-    fn start() -> Dnsmasq {
-        for _attempt in 0..5 {
-            let port = std::net::UdpSocket::bind("127.0.0.1:0")
-                .and_then(|s| s.local_addr())
-                .expect("free port")
-                .port();
-            let mut child = Command::new("dnsmasq")
-                .args([
-                    "--no-daemon",
-                    &format!("--port={port}"),
-                    "--listen-address=127.0.0.1",
-                    "--bind-interfaces",
-                    "--no-resolv",
-                    "--no-hosts",
-                    "--conf-file=/dev/null",
-                    "--pid-file=",
-                    "--mx-host=a.test,mx.a.test,10",
-                    "--address=/mx.a.test/127.0.0.2",
-                    "--mx-host=b.test,mx.b.test,10",
-                    "--address=/mx.b.test/127.0.0.3",
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| {
-                    panic!("dnsmasq is required for this test (apt-get install dnsmasq): {e}")
-                });
-            let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            let mut exited = false;
-            while TcpStream::connect(addr).is_err() {
-                // The port came free from a UDP probe, but its TCP side may belong to another
-                // test's listener; dnsmasq then exits, and we try another port.
-                if let Ok(Some(_)) = child.try_wait() {
-                    exited = true;
-                    break;
-                }
-                assert!(Instant::now() < deadline, "dnsmasq did not start");
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            if exited {
-                continue;
-            }
-            return Dnsmasq { child, port };
-        }
-        panic!("dnsmasq exited at start five times in a row (ports taken?)");
-    }
-}
-
-impl Drop for Dnsmasq {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use support::{Dnsmasq, Instance, PASSWORD, TestServer, python};
 
 /// A port free on both 127.0.0.2 and 127.0.0.3, so both instances listen for SMTP on it and
 /// use it as their MX port.
@@ -123,7 +59,12 @@ impl Drop for Pair {
 }
 
 fn pair() -> Pair {
-    let dns = Dnsmasq::start();
+    let dns = Dnsmasq::start(&[
+        "--mx-host=a.test,mx.a.test,10".to_owned(),
+        "--address=/mx.a.test/127.0.0.2".to_owned(),
+        "--mx-host=b.test,mx.b.test,10".to_owned(),
+        "--address=/mx.b.test/127.0.0.3".to_owned(),
+    ]);
     let port = shared_port();
     let toml = extra(&dns, port);
     let b = TestServer::prepare_instance(

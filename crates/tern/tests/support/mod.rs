@@ -324,3 +324,66 @@ pub fn python(script: &str, args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// dnsmasq on a free loopback port with the given record options (`--mx-host=...`,
+/// `--txt-record=...`), answering nothing else from outside; killed on drop.
+pub struct Dnsmasq {
+    child: Child,
+    pub port: u16,
+}
+
+impl Dnsmasq {
+    pub fn start(records: &[String]) -> Dnsmasq {
+        for _attempt in 0..5 {
+            let port = std::net::UdpSocket::bind("127.0.0.1:0")
+                .and_then(|s| s.local_addr())
+                .expect("free port")
+                .port();
+            let mut child = Command::new("dnsmasq")
+                .args([
+                    "--no-daemon",
+                    &format!("--port={port}"),
+                    "--listen-address=127.0.0.1",
+                    "--bind-interfaces",
+                    "--no-resolv",
+                    "--no-hosts",
+                    "--conf-file=/dev/null",
+                    "--pid-file=",
+                ])
+                .args(records)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| {
+                    panic!("dnsmasq is required for this test (apt-get install dnsmasq): {e}")
+                });
+            let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let mut exited = false;
+            while std::net::TcpStream::connect(addr).is_err() {
+                // The port came free from a UDP probe, but its TCP side may belong to another
+                // test's listener; dnsmasq then exits, and we try another port.
+                if let Ok(Some(_)) = child.try_wait() {
+                    exited = true;
+                    break;
+                }
+                assert!(Instant::now() < deadline, "dnsmasq did not start");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if exited {
+                // Already reaped by try_wait; wait() just returns its status.
+                let _ = child.wait();
+                continue;
+            }
+            return Dnsmasq { child, port };
+        }
+        panic!("dnsmasq exited at start five times in a row (ports taken?)");
+    }
+}
+
+impl Drop for Dnsmasq {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
