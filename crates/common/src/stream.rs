@@ -4,8 +4,10 @@
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
 pub enum MaybeTls<S> {
@@ -16,6 +18,26 @@ pub enum MaybeTls<S> {
     /// Between taking the plain stream for a handshake and storing the TLS one; a failed
     /// handshake leaves the session here, and it ends.
     Gone,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> MaybeTls<S> {
+    /// The stream a session starts on: cleartext, or on an implicit-TLS listener (RFC 8314 §3)
+    /// the result of a handshake bounded by `timeout`. An implicit-TLS listener without an
+    /// acceptor is an error, never a silent fall-back to cleartext.
+    pub async fn open(
+        stream: S,
+        implicit_tls: bool,
+        acceptor: Option<&TlsAcceptor>,
+        timeout: Duration,
+    ) -> io::Result<MaybeTls<S>> {
+        if !implicit_tls {
+            return Ok(MaybeTls::Plain(stream));
+        }
+        let acceptor = acceptor
+            .ok_or_else(|| io::Error::other("implicit-TLS listener without a certificate"))?;
+        let tls = crate::listener::accept_tls(acceptor, stream, timeout).await?;
+        Ok(MaybeTls::Tls(Box::new(tls)))
+    }
 }
 
 impl<S> MaybeTls<S> {

@@ -15,7 +15,7 @@ use tern_proto::imap::{
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use crate::ImapContext;
 use crate::error::{CmdError, SessionError};
@@ -100,20 +100,19 @@ pub(crate) async fn run<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let io = if implicit_tls {
-        let Some(acceptor) = ctx.tls.clone() else {
-            warn!("implicit-TLS IMAP listener without a TLS acceptor; closing");
+    let io = match MaybeTls::open(
+        stream,
+        implicit_tls,
+        ctx.tls.as_ref(),
+        ctx.tls_handshake_timeout,
+    )
+    .await
+    {
+        Ok(io) => io,
+        Err(e) => {
+            debug!(error = %e, "TLS handshake failed");
             return;
-        };
-        match accept_tls(&acceptor, stream, ctx.tls_handshake_timeout).await {
-            Ok(tls) => MaybeTls::Tls(Box::new(tls)),
-            Err(e) => {
-                debug!(error = %e, "TLS handshake failed");
-                return;
-            }
         }
-    } else {
-        MaybeTls::Plain(stream)
     };
     let decoder = new_decoder(&ctx);
     let mut session = Session {

@@ -12,7 +12,7 @@ use tern_common::listener::accept_tls;
 use tern_proto::pop3::{Command, Decoder, Reply, RespCode, Secret};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use crate::Pop3Context;
 use crate::transaction::{self, Transaction};
@@ -79,20 +79,19 @@ pub(crate) async fn run<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let io = if implicit_tls {
-        let Some(acceptor) = ctx.tls.clone() else {
-            warn!("implicit-TLS POP3 listener without a TLS acceptor; closing");
+    let io = match MaybeTls::open(
+        stream,
+        implicit_tls,
+        ctx.tls.as_ref(),
+        ctx.tls_handshake_timeout,
+    )
+    .await
+    {
+        Ok(io) => io,
+        Err(e) => {
+            debug!(error = %e, "TLS handshake failed");
             return;
-        };
-        match accept_tls(&acceptor, stream, ctx.tls_handshake_timeout).await {
-            Ok(tls) => MaybeTls::Tls(Box::new(tls)),
-            Err(e) => {
-                debug!(error = %e, "TLS handshake failed");
-                return;
-            }
         }
-    } else {
-        MaybeTls::Plain(stream)
     };
     let mut session = Session {
         ctx,
