@@ -16,13 +16,13 @@ use std::sync::Arc;
 use mail_auth::arc::ArcSealer;
 use mail_auth::common::crypto::DkimKey;
 use mail_auth::common::headers::HeaderWriter as _;
-use mail_auth::dkim::Done;
+use mail_auth::dkim::{DkimError, Done};
 use mail_auth::dmarc::Policy;
 use mail_auth::dmarc::verify::DmarcParameters;
 use mail_auth::spf::verify::SpfParameters;
 use mail_auth::{
-    AuthenticatedMessage, AuthenticationResults, DkimResult, DmarcResult, MessageAuthenticator,
-    SpfResult,
+    AuthenticatedMessage, AuthenticationResults, DkimOutput, DkimResult, DmarcResult,
+    MessageAuthenticator, SpfResult,
 };
 use tern_common::config::{DmarcRejectAction, MailAuthConfig, SpfFailAction};
 use tern_filter::{AuthResult, Authentication};
@@ -166,7 +166,8 @@ impl Authenticator {
             };
         };
         // RFC 6376 §6: every signature; RFC 8617 §5.2: the ARC chain.
-        let dkim = r.verify_dkim(with_caches!(c, &message)).await;
+        let dkim_checked = r.verify_dkim(with_caches!(c, &message)).await;
+        let dkim: Vec<DkimOutput<'_>> = dkim_checked.iter().map(body_hash_mismatch_fails).collect();
         let arc = r.verify_arc(with_caches!(c, &message)).await;
         let mail_from_domain = mail_from.rsplit_once('@').map_or(helo, |(_, d)| d);
         // RFC 7489 §6.6: DMARC over the SPF (MAIL FROM) and DKIM results.
@@ -235,8 +236,13 @@ impl Authenticator {
         }
     }
 
-    /// The configured consequence of an SPF result on its own (RFC 7208 §8.4: fail → the receiver
-    /// may reject; §8.6 temperror → may defer).
+    /// The configured consequence of an SPF result on its own (DMARC, when the From: domain has
+    /// a record, has decided before this). RFC 7208 §8.4: on `fail` the receiver may reject.
+    /// RFC 7208 §8.6: on `temperror` it may accept or defer; we defer (`451 4.7.24`, RFC 7372
+    /// §3.2) exactly when a `fail` would have had a consequence (`reject` or `junk`), so a DNS
+    /// failure never lets through what the answer would have stopped, and never delays mail whose
+    /// SPF result changes nothing. RFC 7208 §8.7: `permerror` is the sender domain's broken
+    /// record, not evidence of forgery: recorded and scored by the filter, never refused.
     fn spf_decision(&self, spf: SpfResult) -> AuthDecision {
         match (self.inner.config.spf_fail, spf) {
             (SpfFailAction::Reject, SpfResult::Fail) => AuthDecision::Refuse {
@@ -245,12 +251,14 @@ impl Authenticator {
                 status: [5, 7, 23],
                 text: "Message rejected: SPF validation failed".to_owned(),
             },
-            (SpfFailAction::Reject, SpfResult::TempError) => AuthDecision::Refuse {
-                code: 451,
-                // RFC 7372 §3.2: X.7.24 SPF validation error.
-                status: [4, 7, 24],
-                text: "SPF check failed temporarily; try again later".to_owned(),
-            },
+            (SpfFailAction::Reject | SpfFailAction::Junk, SpfResult::TempError) => {
+                AuthDecision::Refuse {
+                    code: 451,
+                    // RFC 7372 §3.2: X.7.24 SPF validation error.
+                    status: [4, 7, 24],
+                    text: "SPF check failed temporarily; try again later".to_owned(),
+                }
+            }
             (SpfFailAction::Junk, SpfResult::Fail) => AuthDecision::Junk("spf fail"),
             _ => AuthDecision::Accept,
         }
@@ -261,6 +269,28 @@ impl Authenticator {
     pub(crate) fn caches(&self) -> &DnsCaches {
         &self.inner.caches
     }
+}
+
+/// RFC 6376 §6.1.3: a body hash that does not match the `bh=` tag makes the signature fail
+/// ("PERMFAIL (body hash did not verify)"), and RFC 8601 §2.7.1 records a signature that "failed
+/// the verification test(s)" as `fail`; `neutral` there is for signatures that could not be
+/// processed (syntax errors). mail-auth 0.13 reports the mismatch as `neutral`; this maps it back,
+/// keeping its comment, so the field reads `dkim=fail (body hash did not verify)`. DMARC is not
+/// affected: only `pass` counts for alignment either way (RFC 7489 §4.2).
+fn body_hash_mismatch_fails<'x>(output: &'x DkimOutput<'_>) -> DkimOutput<'x> {
+    let DkimResult::Neutral(error @ mail_auth::Error::Dkim(DkimError::FailedBodyHashMatch)) =
+        output.result()
+    else {
+        return output.clone();
+    };
+    let mut failed = DkimOutput::fail(error.clone());
+    if let Some(signature) = output.signature() {
+        failed = failed.with_signature(signature);
+    }
+    if let Some(address) = output.failure_report_addr() {
+        failed = failed.with_report(address.to_owned());
+    }
+    failed
 }
 
 fn auth_spf(r: SpfResult) -> AuthResult {

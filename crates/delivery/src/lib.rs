@@ -16,7 +16,8 @@
 //! 4. **trace_headers** — `Return-Path:` and `Received:` (RFC 5321 §4.4).
 //! 5. **authenticate** — MX (LMTP if configured), not from trusted relays: SPF, DKIM, DMARC, ARC,
 //!    iprev (`auth.rs`, mail-auth); one `Authentication-Results:` below `Received:`; DMARC reject →
-//!    `Refused 550 5.7.1`, DNS failure → `Refused 451 4.7.5`, quarantine → every copy to Junk;
+//!    `Refused 550 5.7.1`, DMARC DNS failure → `Refused 451 4.7.5` (SPF temperror →
+//!    `451 4.7.24` when `spf_fail` is junk or reject), quarantine → every copy to Junk;
 //!    an ARC set on top of the queued copy when alias targets are external.
 //! 6. **filter** (`pipeline/filter.rs`, when a `tern_filter::Filter` is set) — virus scan, rules
 //!    (including the authentication results) and classifier: a refusal ends delivery with
@@ -41,7 +42,9 @@
 //! - **An A-R field naming us is ours.** Exactly one per verified message; none survive from
 //!   outside. DKIM/ARC verification reads the bytes as they arrived (before the removal).
 //! - **DNS failure is not acceptance.** A DMARC temperror defers (451) rather than delivering a
-//!   possible forgery; trusted relays (config) and LMTP (by default) are not verified at all.
+//!   possible forgery, and so does an SPF temperror whenever an SPF `fail` would have had a
+//!   consequence (`spf_fail` junk or reject); trusted relays (config) and LMTP (by default) are
+//!   not verified at all.
 //! - **One copy per account.** An account reached through several recipients (two addresses, an alias,
 //!   `user+tag`) gets one copy. A recipient is `Delivered` only if all its accounts got the message; a
 //!   failed recipient adds no copy of its own, so the sender's retry creates no duplicate for it.

@@ -349,10 +349,20 @@ impl Filter {
         }
         let rule_points: f64 = hits.iter().map(|h| h.points).sum();
         let tokens = token_hashes(&tokenize::tokens(msg, &analysis, input.client_ip));
-        let global = self.counts(TokenScope::Global, &tokens).await;
+        // Global counts and every recipient's, in one store read.
+        let scopes: Vec<TokenScope> = std::iter::once(TokenScope::Global)
+            .chain(
+                verdict
+                    .accounts
+                    .iter()
+                    .map(|a| TokenScope::Account(a.account)),
+            )
+            .collect();
+        let mut counts = self.counts(&scopes, &tokens).await.into_iter();
+        let global = counts.next().flatten();
         let senders = sender_addresses(msg, input.envelope_sender);
         for a in &mut verdict.accounts {
-            let own = self.counts(TokenScope::Account(a.account), &tokens).await;
+            let own = counts.next().flatten();
             a.bayes = bayes(&global, own.as_ref(), config.bayes_min_messages);
             a.score = rule_points + bayes_points(a.bayes, config.bayes_weight);
             a.sender = match inner.store.spam_senders(a.account).await {
@@ -396,13 +406,14 @@ impl Filter {
         verdict::spam_fields(score, config.junk_threshold, spam, &hits, bayes_p, sender)
     }
 
-    /// Token counts of one scope; a store failure is logged and treated as "nothing learned".
-    async fn counts(&self, scope: TokenScope, tokens: &[u64]) -> Option<SpamCounts> {
-        match self.inner.store.spam_counts(scope, tokens).await {
-            Ok(c) => Some(c),
+    /// Token counts of each scope (in order); a store failure is logged and treated as "nothing
+    /// learned" (`None` for every scope).
+    async fn counts(&self, scopes: &[TokenScope], tokens: &[u64]) -> Vec<Option<SpamCounts>> {
+        match self.inner.store.spam_counts_in(scopes, tokens).await {
+            Ok(c) => c.into_iter().map(Some).collect(),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read spam token counts; scoring without them");
-                None
+                vec![None; scopes.len()]
             }
         }
     }

@@ -188,9 +188,9 @@ fn body_words(text: &str, words: &mut Vec<String>, t: &mut BTreeSet<String>) {
         if words.len() >= MAX_WORDS {
             return;
         }
-        let lower = raw.to_lowercase();
-        if lower.contains("://") || lower.starts_with("www.") {
-            for url in find_urls(&lower) {
+        // Lowercase only what is used: most words are neither URLs nor long enough to count.
+        if contains_scheme(raw) || starts_with_www(raw) {
+            for url in find_urls(&raw.to_lowercase()) {
                 url_tokens(url, t);
             }
             continue;
@@ -241,7 +241,9 @@ pub(crate) fn find_urls(text: &str) -> Vec<&str> {
     for piece in
         text.split(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '"' | '\'' | '(' | ')'))
     {
-        if let Some(i) = piece.find("://") {
+        // Byte scans, not `str::find`: this runs for every whitespace-separated piece of every
+        // text part, and a substring searcher costs more to set up than these pieces to scan.
+        if let Some(i) = scheme_separator(piece) {
             // The scheme starts after the last non-alphanumeric character (which may be multi-byte).
             let start = piece[..i]
                 .char_indices()
@@ -249,11 +251,33 @@ pub(crate) fn find_urls(text: &str) -> Vec<&str> {
                 .find(|&(_, c)| !c.is_ascii_alphanumeric())
                 .map_or(0, |(j, c)| j + c.len_utf8());
             out.push(&piece[start..]);
-        } else if let Some(i) = piece.to_ascii_lowercase().find("www.") {
+        } else if let Some(i) = find_www(piece) {
             out.push(&piece[i..]);
         }
     }
     out
+}
+
+/// Where `://` starts in `s`.
+fn scheme_separator(s: &str) -> Option<usize> {
+    s.as_bytes().windows(3).position(|w| w == b"://")
+}
+
+fn contains_scheme(s: &str) -> bool {
+    scheme_separator(s).is_some()
+}
+
+/// Where `www.` (any case) starts in `s`; always a char boundary, as `w` is ASCII.
+fn find_www(s: &str) -> Option<usize> {
+    s.as_bytes()
+        .windows(4)
+        .position(|w| w.eq_ignore_ascii_case(b"www."))
+}
+
+fn starts_with_www(s: &str) -> bool {
+    s.as_bytes()
+        .get(..4)
+        .is_some_and(|w| w.eq_ignore_ascii_case(b"www."))
 }
 
 /// The lowercased host of a URL (`http://user@Host:80/x` → `host`, `www.a.test/x` → `www.a.test`,

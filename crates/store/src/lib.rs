@@ -465,7 +465,18 @@ impl Store {
     /// Message totals and the counts of `tokens` (in order; zero when unknown) in one scope, read from
     /// one snapshot.
     pub async fn spam_counts(&self, scope: TokenScope, tokens: &[u64]) -> Result<SpamCounts> {
-        backend!(self.spam_counts(scope, tokens))
+        let mut all = self.spam_counts_in(&[scope], tokens).await?;
+        all.pop().ok_or(StoreError::NotFound)
+    }
+
+    /// [`Self::spam_counts`] for several scopes (in order) in one read, as scoring a message needs
+    /// the global counts and each recipient's.
+    pub async fn spam_counts_in(
+        &self,
+        scopes: &[TokenScope],
+        tokens: &[u64],
+    ) -> Result<Vec<SpamCounts>> {
+        backend!(self.spam_counts(scopes, tokens))
     }
 
     /// Learns a batch of messages in one transaction (one message per call for learn-on-move; many per

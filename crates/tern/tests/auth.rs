@@ -76,6 +76,11 @@ impl Drop for World {
 }
 
 fn world() -> World {
+    world_with("")
+}
+
+/// The world with `mail_auth` settings added to `[mail_auth]`.
+fn world_with(mail_auth: &str) -> World {
     let keygen = tempfile::tempdir().expect("tempdir");
     let (keys, mut records) = dkim_keys(keygen.path());
     records.extend([
@@ -86,14 +91,27 @@ fn world() -> World {
         txt("none.test", "no spf here"),
         txt("_dmarc.reject.test", "v=DMARC1; p=reject"),
         txt("_dmarc.quar.test", "v=DMARC1; p=quarantine"),
+        // RFC 7208 §4.6: a syntax error anywhere in the record is a permerror.
+        txt("perm-ip.test", "v=spf1 ip4:not-an-ip -all"),
+        txt("perm-include.test", "v=spf1 include -all"),
+        // tempfail.test and tempdmarc.test have no answer (below); the latter's DMARC record
+        // is served locally, so only its SPF lookup fails.
+        txt("_dmarc.tempdmarc.test", "v=DMARC1; p=reject"),
     ]);
     // Answer for `.test` only (unknown names NXDOMAIN, which DMARC's walk to the organisational
-    // domain needs); iprev: 127.0.0.1 ↔ client.test, the name the client says in EHLO.
+    // domain needs); iprev: 127.0.0.1 ↔ client.test, the name the client says in EHLO. (Tern's
+    // resolver, hickory, answers reverse names under 127.in-addr.arpa itself with `localhost.`
+    // (RFC 6761 §6.3), so iprev passes through localhost ↔ 127.0.0.1 without asking dnsmasq.)
     let mut options = vec![
         "--local=/test/".to_owned(),
         "--local=/in-addr.arpa/".to_owned(),
         "--ptr-record=1.0.0.127.in-addr.arpa,client.test".to_owned(),
         "--address=/client.test/127.0.0.1".to_owned(),
+        // "Ask the standard servers", of which there are none: every query for these names is
+        // answered REFUSED (RCODE 5) at once, a DNS failure (RFC 7208 §4.4: temperror) that
+        // costs no timeout. Local records (the DMARC one above) still answer.
+        "--server=/tempfail.test/#".to_owned(),
+        "--server=/tempdmarc.test/#".to_owned(),
     ];
     // On the command line dnsmasq keeps quotes literally; commas separate the
     // character-strings (none of the records here contains a comma).
@@ -105,7 +123,7 @@ fn world() -> World {
     let dns = Dnsmasq::start(&options);
     let toml = format!(
         "[dns]\nnameservers = [\"127.0.0.1:{}\"]\ntimeout_seconds = 2\n\
-         [mail_auth]\ntrusted_relays = []\n",
+         [mail_auth]\ntrusted_relays = []\n{mail_auth}",
         dns.port
     );
     let server = TestServer::start_with(&["smtp", "pop3", "imap"], &["alice"], &toml);
@@ -389,16 +407,24 @@ fn dkim_signatures_verify_as_dkimpy_says() {
     );
     assert_eq!(w.dkimpy_verify(stored), ["pass", "pass"]);
 
-    // A changed body: dkimpy says fail; mail-auth 0.13 records `neutral (body hash did not
-    // verify)` (dkim/verify.rs maps FailedBodyHashMatch to neutral, unlike RFC 8601 §2.7.1's
-    // "fail: ... failed the verification test(s)"). Either way: no pass, DMARC cannot pass.
+    // A changed body: RFC 6376 §6.1.3 PERMFAIL "body hash did not verify", which RFC 8601
+    // §2.7.1 records as `fail` — as dkimpy says too.
     let stored = by_subject(&inbox, "dkim tampered body");
     let results = auth_results(stored).join("\n");
     for selector in ["tern-rsa", "tern-ed"] {
-        let r = result_of(stored, "dkim", &format!("header.s={selector}"));
-        assert!(r == "fail" || r == "neutral", "{selector}: {results}");
+        assert_eq!(
+            result_of(stored, "dkim", &format!("header.s={selector}")),
+            "fail",
+            "{selector}: {results}"
+        );
     }
-    assert!(results.contains("body hash did not verify"), "{results}");
+    assert_eq!(
+        results
+            .matches("dkim=fail (body hash did not verify)")
+            .count(),
+        2,
+        "{results}"
+    );
     assert_eq!(w.dkimpy_verify(stored), ["fail", "fail"]);
 
     // A changed signed header field: the signature itself fails.
@@ -453,4 +479,79 @@ fn dmarc_reject_is_refused_and_quarantine_lands_in_junk() {
     assert!(w.inbox().is_empty(), "nothing in INBOX");
     assert_eq!(w.imap_messages("Junk"), 1);
     assert_eq!(w.imap_messages("INBOX"), 0);
+}
+
+#[test]
+fn spf_permerror_and_temperror_match_pyspf_and_a_dns_failure_is_not_acceptance() {
+    let w = world();
+    // MAIL FROM at the broken or unreachable domain; From: at none.test (no DMARC record), so
+    // the SPF result alone decides, and the default `spf_fail = "none"` accepts it.
+    let cases = [
+        ("permerror", "x@perm-ip.test"),
+        ("permerror", "x@perm-include.test"),
+        ("temperror", "x@tempfail.test"),
+    ];
+    for (_, mail_from) in cases {
+        let subject = format!("spf {mail_from}");
+        w.accepted(mail_from, &message("x@none.test", &subject, "Hello.\r\n"));
+    }
+    let inbox = w.inbox();
+    assert_eq!(inbox.len(), cases.len(), "{inbox:#?}");
+    for (expected, mail_from) in cases {
+        let stored = by_subject(&inbox, &format!("spf {mail_from}"));
+        let ours = result_of(stored, "spf", "smtp.mailfrom=");
+        assert_eq!(ours, expected, "{mail_from}: {stored}");
+        assert_eq!(ours, w.pyspf(mail_from), "{mail_from}: Tern vs pyspf");
+        assert_eq!(result_of(stored, "dmarc", "header.from="), "none");
+    }
+
+    // The From: domain publishes p=reject and its SPF lookup fails: DMARC can neither pass
+    // nor fail (RFC 7489 §6.6.2), so the sender is asked to retry instead of us accepting a
+    // possible forgery or rejecting a legitimate message for good.
+    let v = w.send(
+        "x@tempdmarc.test",
+        &message("x@tempdmarc.test", "dmarc temperror", "Maybe forged.\r\n"),
+    );
+    assert_eq!(v["error"], 451, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("4.7.5"),
+        "{v}"
+    );
+    assert_eq!(w.pyspf("x@tempdmarc.test"), "temperror");
+    assert_eq!(w.inbox().len(), cases.len(), "nothing more stored");
+}
+
+#[test]
+fn spf_temperror_defers_with_451_when_spf_fail_is_reject() {
+    // RFC 7208 §8.6 lets the receiver defer; we do when a `fail` would have been refused, so
+    // a DNS failure cannot get past the policy.
+    let w = world_with("spf_fail = \"reject\"\n");
+    let v = w.send(
+        "x@tempfail.test",
+        &message("x@none.test", "spf temperror", "Hello.\r\n"),
+    );
+    assert_eq!(v["error"], 451, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("4.7.24"),
+        "{v}"
+    );
+    // A permerror is the sender's broken record, not a forgery (RFC 7208 §8.7): accepted.
+    w.accepted(
+        "x@perm-ip.test",
+        &message("x@none.test", "spf permerror", "Hello.\r\n"),
+    );
+    let inbox = w.inbox();
+    assert_eq!(inbox.len(), 1, "{inbox:#?}");
+    assert_eq!(
+        result_of(&inbox[0], "spf", "smtp.mailfrom="),
+        "permerror",
+        "{}",
+        inbox[0]
+    );
 }

@@ -1,10 +1,12 @@
 //! Outbound delivery between two real `tern` processes on 127.0.0.2 (a.test) and 127.0.0.3
 //! (b.test), with a dnsmasq serving their MX records: submission on A, MX delivery to B (over
-//! opportunistic STARTTLS), POP3 on B; bounces back to A; a queue that survives kill -9.
+//! opportunistic STARTTLS), POP3 on B; bounces back to A; a queue that survives kill -9; an
+//! alias on A forwarding to B with an ARC seal that B (and dkimpy) validate.
 
 mod support;
 
 use std::net::TcpListener;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -250,4 +252,180 @@ fn a_queue_survives_kill_9_and_is_delivered_once_after_restart() {
         p.a.admin_ok(&["queue", "list"], None)
             .contains("0 message(s)")
     );
+}
+
+/// `tern dkim generate DOMAIN` against a throwaway data directory under `dir`: the directory
+/// holding the key files, and the printed records as dnsmasq `--txt-record` options (the
+/// character-strings comma-separated; DKIM records contain no commas).
+fn dkim_keys(dir: &Path, domain: &str) -> (PathBuf, Vec<String>) {
+    let config = dir.join("keygen.toml");
+    let data = dir.join("keygen-data");
+    std::fs::write(
+        &config,
+        format!(
+            "hostname = \"mail.{domain}\"\ndomains = [\"{domain}\"]\ndata_dir = \"{}\"\n\
+             [tls]\nself_signed = true\n",
+            data.display()
+        ),
+    )
+    .expect("write keygen config");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tern"))
+        .arg("--config")
+        .arg(&config)
+        .args(["dkim", "generate", domain])
+        .output()
+        .expect("run tern dkim generate");
+    assert!(
+        out.status.success(),
+        "tern dkim generate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    let records: Vec<String> = stdout
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|line| {
+            let (name, rest) = line.split_once(" TXT ").expect("NAME TXT \"...\"");
+            let strings: Vec<&str> = rest.split('"').skip(1).step_by(2).collect();
+            format!("--txt-record={name},{}", strings.join(","))
+        })
+        .collect();
+    assert_eq!(records.len(), 2, "RSA and Ed25519 records: {stdout}");
+    (data.join("dkim").join(domain), records)
+}
+
+/// The field `name` of `message`'s header whose value starts with `value_prefix`, unfolded.
+fn header_field(message: &str, name: &str, value_prefix: &str) -> Option<String> {
+    let header = message.split("\r\n\r\n").next().unwrap_or_default();
+    let mut fields: Vec<String> = Vec::new();
+    for line in header.split("\r\n") {
+        match fields.last_mut() {
+            Some(last) if line.starts_with([' ', '\t']) => {
+                last.push(' ');
+                last.push_str(line.trim());
+            }
+            _ => fields.push(line.to_owned()),
+        }
+    }
+    let start = format!("{}: {value_prefix}", name.to_ascii_lowercase());
+    fields
+        .into_iter()
+        .find(|f| f.to_ascii_lowercase().starts_with(&start))
+}
+
+#[test]
+fn mail_to_an_alias_forwarded_from_a_to_b_arrives_with_an_arc_seal_that_b_and_dkimpy_validate() {
+    // The original sender's domain authorises only the client 127.0.0.4. A verifies it (SPF
+    // pass), seals, and forwards from its own address, where SPF fails at B: only the ARC chain
+    // carries A's verdict to B (RFC 8617 §1).
+    let keygen = tempfile::tempdir().expect("tempdir");
+    let (keys, mut records) = dkim_keys(keygen.path(), "a.test");
+    records.extend([
+        "--mx-host=a.test,mx.a.test,10".to_owned(),
+        "--address=/mx.a.test/127.0.0.2".to_owned(),
+        "--mx-host=b.test,mx.b.test,10".to_owned(),
+        "--address=/mx.b.test/127.0.0.3".to_owned(),
+        // Unknown `.test` and reverse names are NXDOMAIN, not a DNS failure (which would
+        // defer the message: DMARC's tree walk asks for names nobody serves).
+        "--local=/test/".to_owned(),
+        "--local=/in-addr.arpa/".to_owned(),
+        "--txt-record=origin.test,v=spf1 ip4:127.0.0.4 -all".to_owned(),
+        "--txt-record=_dmarc.origin.test,v=DMARC1; p=none".to_owned(),
+    ]);
+    let dns = Dnsmasq::start(&records);
+    let port = shared_port();
+    // Loopback is not trusted here: both instances verify what they receive.
+    let toml = format!("{}[mail_auth]\ntrusted_relays = []\n", extra(&dns, port));
+    let b = TestServer::prepare_instance(
+        &["smtp", "pop3"],
+        &["bob"],
+        &toml,
+        &instance("b.test", "127.0.0.3", port),
+    );
+    let a = TestServer::prepare_instance(
+        &["smtp"],
+        &[],
+        &toml,
+        &instance("a.test", "127.0.0.2", port),
+    );
+    a.admin_ok(&["alias", "add", "fwd@a.test", "bob@b.test"], None);
+    // A seals with its own domain's RSA key (RFC 8617 §4.1.3: rsa-sha256).
+    let target = a.data_dir().join("dkim").join("a.test");
+    std::fs::create_dir_all(&target).expect("key dir");
+    for entry in std::fs::read_dir(&keys).expect("keys") {
+        let path = entry.expect("entry").path();
+        std::fs::copy(&path, target.join(path.file_name().expect("name"))).expect("copy key");
+    }
+    let mut p = Pair { a, b, _dns: dns };
+    p.b.launch();
+    p.a.launch();
+
+    let file = p.a.dir.path().join("forwarded.eml");
+    std::fs::write(
+        &file,
+        "From: x@origin.test\r\nTo: fwd@a.test\r\nSubject: forwarded with ARC\r\n\
+         Date: Mon, 24 Nov 2025 10:00:00 +0000\r\nMessage-ID: <arc@origin.test>\r\n\r\n\
+         Hello through an alias.\r\n",
+    )
+    .expect("write message");
+    let smtp_port = port.to_string();
+    let out = python(
+        "smtp_send.py",
+        &[
+            "127.0.0.2",
+            &smtp_port,
+            "--source",
+            "127.0.0.4",
+            "--ehlo",
+            "client.test",
+            "--from",
+            "x@origin.test",
+            "--to",
+            "fwd@a.test",
+            "--file",
+            file.to_str().expect("utf-8 path"),
+        ],
+    );
+    let v: Value = serde_json::from_str(&out).expect("json from smtp_send.py");
+    assert_eq!(
+        v,
+        serde_json::json!({"refused": {}}),
+        "A accepts and queues"
+    );
+
+    let got = wait_for_messages(&p.b, "127.0.0.3", "bob@b.test", 1);
+    let m = &got[0];
+    // One ARC set by A (RFC 8617 §4.1), the first in the chain: i=1, cv=none (§5.1.1).
+    let seal = header_field(m, "ARC-Seal", "i=1;").unwrap_or_else(|| panic!("ARC-Seal: {m}"));
+    for tag in ["cv=none", "d=a.test", "s=tern-rsa", "a=rsa-sha256"] {
+        assert!(seal.contains(tag), "{tag}: {seal}");
+    }
+    let ams = header_field(m, "ARC-Message-Signature", "i=1;")
+        .unwrap_or_else(|| panic!("ARC-Message-Signature: {m}"));
+    assert!(ams.contains("d=a.test"), "{ams}");
+    // What A verified, for B to see (RFC 8617 §4.1.1): SPF passed at A, and so did DMARC.
+    let aar = header_field(m, "ARC-Authentication-Results", "i=1; mail.a.test;")
+        .unwrap_or_else(|| panic!("ARC-Authentication-Results: {m}"));
+    assert!(aar.contains("spf=pass"), "{aar}");
+    assert!(aar.contains("smtp.mailfrom=x@origin.test"), "{aar}");
+    assert!(aar.contains("dmarc=pass"), "{aar}");
+    assert_eq!(m.matches("\r\nARC-Seal:").count(), 1, "{m}");
+
+    // B's own verdict: SPF fails from A's address, the ARC chain is valid.
+    let ours = header_field(m, "Authentication-Results", "mail.b.test;")
+        .unwrap_or_else(|| panic!("B's Authentication-Results: {m}"));
+    assert!(ours.contains("arc=pass"), "{ours}");
+    assert!(ours.contains("spf=fail"), "{ours}");
+    // An independent verifier agrees with B.
+    let stored = p.b.dir.path().join("arc.eml");
+    std::fs::write(&stored, m).expect("write stored message");
+    let dkimpy = python(
+        "auth_check.py",
+        &[
+            "arc-verify",
+            &p._dns.port.to_string(),
+            stored.to_str().expect("utf-8"),
+        ],
+    );
+    assert!(dkimpy.starts_with("pass"), "dkimpy arc_verify: {dkimpy}");
 }

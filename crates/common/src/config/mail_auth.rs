@@ -31,7 +31,9 @@ pub struct MailAuthConfig {
     pub dmarc_reject: DmarcRejectAction,
     /// What an SPF `fail` (`-all`) of the MAIL FROM identity does on its own. Default:
     /// [`SpfFailAction::None`]: DMARC and the spam filter decide (forwarded mail fails SPF
-    /// legitimately; RFC 7208 §8.4 leaves the choice to the receiver).
+    /// legitimately; RFC 7208 §8.4 leaves the choice to the receiver). With `Junk` or `Reject`,
+    /// an SPF `temperror` (DNS failure) defers with `451 4.7.24` (RFC 7208 §8.6) instead of
+    /// letting through what a `fail` would have stopped; `permerror` never refuses.
     pub spf_fail: SpfFailAction,
     /// Client addresses (`ip` or `ip/prefix`) of relays we trust, e.g. a filtering gateway in front
     /// of Tern. Mail from them is not verified (SPF would check the relay, not the sender) and gets

@@ -185,3 +185,63 @@ Subject: hello\r\n\r\nHello.\r\n";
     );
     assert!(v.header.contains("dmarc=pass"), "{}", v.header);
 }
+
+#[tokio::test]
+async fn mx_mail_for_an_external_alias_target_is_queued_under_an_arc_set_of_the_alias_domain() {
+    let env = env().await;
+    let a = authenticator(MailAuthConfig::default());
+    let dns = Dns(&a);
+    dns.base();
+    dns.spf("example.org", "v=spf1 ip4:192.0.2.1 -all");
+    dns.nx("_dmarc.example.org");
+    let (signers, _) = keys(&dns, "example.test");
+    let pipeline = env
+        .pipeline
+        .clone()
+        .with_dkim(signers)
+        .with_authenticator(a.clone());
+    // An alias of ours whose only target is elsewhere: the copy goes to the outbound queue.
+    let forward = InboundRecipient {
+        address: addr("fwd@example.test"),
+        accounts: Vec::new(),
+        remote: vec![addr("bob@elsewhere.example")],
+    };
+    let outcomes = pipeline
+        .deliver(inbound(InboundKind::Mx, vec![forward], MESSAGE))
+        .await
+        .unwrap();
+    assert_eq!(statuses(&outcomes), [RecipientStatus::Delivered]);
+    let queued = env.store.queue_list().await.unwrap();
+    let [entry] = queued.as_slice() else {
+        panic!("{queued:?}");
+    };
+    let blob = env.store.read_blob(&entry.message.blob).await.unwrap();
+    let skip = usize::try_from(entry.message.skip).unwrap();
+    let sent = &blob[skip..];
+    // RFC 8617 §4.1: the set goes on top of what the next hop receives, sealed by the alias's
+    // domain with what we verified.
+    assert!(
+        sent.starts_with(b"ARC-Seal: i=1;"),
+        "{}",
+        String::from_utf8_lossy(sent)
+    );
+    let text = String::from_utf8_lossy(sent).into_owned();
+    assert!(text.contains("d=example.test"), "{text}");
+    assert!(
+        text.contains("ARC-Authentication-Results: i=1; mx.example.test;"),
+        "{text}"
+    );
+    // The next hop (here: our own verifier again) finds a valid chain.
+    let v = a
+        .verify(
+            crate::auth::VerifyInput {
+                data: sent,
+                client_ip: crate::auth::tests::CLIENT,
+                helo: "mail.example.org",
+                mail_from: Some("sender@example.org"),
+            },
+            None,
+        )
+        .await;
+    assert!(v.header.contains("arc=pass"), "{}", v.header);
+}

@@ -35,12 +35,12 @@ pub(crate) fn normalize_address(address: &str) -> Result<String> {
 }
 
 fn domain_id(c: &Connection, name: &str) -> Result<Option<DomainId>> {
-    c.query_row("SELECT id FROM domains WHERE name = ?1", [name], |r| {
-        r.get(0)
-    })
-    .optional()
-    .db()
-    .map(|o| o.map(DomainId))
+    c.prepare_cached("SELECT id FROM domains WHERE name = ?1")
+        .db()?
+        .query_row([name], |r| r.get(0))
+        .optional()
+        .db()
+        .map(|o| o.map(DomainId))
 }
 
 fn domain_from_row(r: &Row<'_>) -> rusqlite::Result<Domain> {
@@ -74,24 +74,22 @@ pub(crate) fn domains(c: &Connection) -> Result<Vec<Domain>> {
 }
 
 pub(crate) fn domain(c: &Connection, name: &str) -> Result<Option<Domain>> {
-    c.query_row(
-        "SELECT id, name, catch_all FROM domains WHERE name = ?1",
-        [name],
-        domain_from_row,
-    )
-    .optional()
-    .db()
+    c.prepare_cached("SELECT id, name, catch_all FROM domains WHERE name = ?1")
+        .db()?
+        .query_row([name], domain_from_row)
+        .optional()
+        .db()
 }
 
 pub(crate) fn remove_domain(c: &Connection, name: &str) -> Result<()> {
     let id = domain_id(c, name)?.ok_or(StoreError::NotFound)?;
     let used: bool = c
-        .query_row(
+        .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM accounts WHERE domain_id = ?1)
                  OR EXISTS (SELECT 1 FROM aliases WHERE domain_id = ?1)",
-            [id.0],
-            |r| r.get(0),
         )
+        .db()?
+        .query_row([id.0], |r| r.get(0))
         .db()?;
     if used {
         return Err(StoreError::InUse);
@@ -140,11 +138,9 @@ pub(crate) fn add_account(ctx: &mut JobCtx<'_>, new: &NewAccount) -> Result<Acco
         .transpose()
         .map_err(|_| StoreError::Invalid("quota too large".into()))?;
     let exists: bool = c
-        .query_row(
-            "SELECT EXISTS (SELECT 1 FROM accounts WHERE address = ?1)",
-            [&address],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM accounts WHERE address = ?1)")
+        .db()?
+        .query_row([&address], |r| r.get(0))
         .db()?;
     if exists {
         return Err(StoreError::AlreadyExists);
@@ -164,7 +160,11 @@ pub(crate) fn add_account(ctx: &mut JobCtx<'_>, new: &NewAccount) -> Result<Acco
 
 pub(crate) fn account(c: &Connection, id: AccountId) -> Result<Option<Account>> {
     let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?1");
-    c.query_row(&sql, [id.0], account_from_row).optional().db()
+    c.prepare_cached(&sql)
+        .db()?
+        .query_row([id.0], account_from_row)
+        .optional()
+        .db()
 }
 
 pub(crate) fn account_by_address(c: &Connection, address: &str) -> Result<Option<Account>> {
@@ -172,7 +172,9 @@ pub(crate) fn account_by_address(c: &Connection, address: &str) -> Result<Option
         return Ok(None);
     };
     let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE address = ?1");
-    c.query_row(&sql, [address], account_from_row)
+    c.prepare_cached(&sql)
+        .db()?
+        .query_row([address], account_from_row)
         .optional()
         .db()
 }
@@ -238,11 +240,9 @@ pub(crate) fn add_alias(c: &Connection, source: &str, target: &str) -> Result<()
     let source = normalize_address(source)?;
     let domain = domain_id(c, &domain_part(&source)?)?.ok_or(StoreError::NotFound)?;
     let exists: bool = c
-        .query_row(
-            "SELECT EXISTS (SELECT 1 FROM aliases WHERE source = ?1 AND target = ?2)",
-            [&source, target],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM aliases WHERE source = ?1 AND target = ?2)")
+        .db()?
+        .query_row([&source, target], |r| r.get(0))
         .db()?;
     if exists {
         return Err(StoreError::AlreadyExists);

@@ -50,19 +50,19 @@ pub(crate) struct Counters {
 
 impl Counters {
     pub(crate) fn load(c: &Connection, id: MailboxId) -> Result<Counters> {
-        c.query_row(
+        c.prepare_cached(
             "SELECT account_id, uidvalidity, uidnext, highestmodseq FROM mailboxes WHERE id = ?1",
-            [id.0],
-            |r| {
-                Ok(Counters {
-                    id,
-                    account: AccountId(r.get(0)?),
-                    uidvalidity: UidValidity(r.get(1)?),
-                    uidnext: r.get(2)?,
-                    highestmodseq: r.get::<_, i64>(3)? as u64,
-                })
-            },
         )
+        .db()?
+        .query_row([id.0], |r| {
+            Ok(Counters {
+                id,
+                account: AccountId(r.get(0)?),
+                uidvalidity: UidValidity(r.get(1)?),
+                uidnext: r.get(2)?,
+                highestmodseq: r.get::<_, i64>(3)? as u64,
+            })
+        })
         .optional()
         .db()?
         .ok_or(StoreError::NotFound)
@@ -107,11 +107,9 @@ impl Counters {
 /// same second still gets a new, larger value (RFC 9051 §2.3.1.1).
 fn next_uidvalidity(c: &Connection) -> Result<UidValidity> {
     let stored: Option<i64> = c
-        .query_row(
-            "SELECT value FROM settings WHERE key = 'uidvalidity_next'",
-            [],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT value FROM settings WHERE key = 'uidvalidity_next'")
+        .db()?
+        .query_row([], |r| r.get(0))
         .optional()
         .db()?;
     let now = unix_now().clamp(1, i64::from(u32::MAX));
@@ -153,11 +151,9 @@ pub(crate) fn create(
     let c = ctx.conn;
     let name = normalize_name(name)?;
     let account_exists: bool = c
-        .query_row(
-            "SELECT EXISTS (SELECT 1 FROM accounts WHERE id = ?1)",
-            [account.0],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM accounts WHERE id = ?1)")
+        .db()?
+        .query_row([account.0], |r| r.get(0))
         .db()?;
     if !account_exists {
         return Err(StoreError::NotFound);
@@ -183,11 +179,9 @@ pub(crate) fn create(
 
 pub(crate) fn list(c: &Connection, account: AccountId) -> Result<Vec<Mailbox>> {
     let exists: bool = c
-        .query_row(
-            "SELECT EXISTS (SELECT 1 FROM accounts WHERE id = ?1)",
-            [account.0],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM accounts WHERE id = ?1)")
+        .db()?
+        .query_row([account.0], |r| r.get(0))
         .db()?;
     if !exists {
         return Err(StoreError::NotFound);
@@ -202,7 +196,11 @@ pub(crate) fn list(c: &Connection, account: AccountId) -> Result<Vec<Mailbox>> {
 
 pub(crate) fn get(c: &Connection, id: MailboxId) -> Result<Option<Mailbox>> {
     let sql = format!("SELECT {COLUMNS} FROM mailboxes WHERE id = ?1");
-    c.query_row(&sql, [id.0], from_row).optional().db()
+    c.prepare_cached(&sql)
+        .db()?
+        .query_row([id.0], from_row)
+        .optional()
+        .db()
 }
 
 pub(crate) fn by_name(c: &Connection, account: AccountId, name: &str) -> Result<Option<Mailbox>> {
@@ -210,7 +208,9 @@ pub(crate) fn by_name(c: &Connection, account: AccountId, name: &str) -> Result<
         return Ok(None);
     };
     let sql = format!("SELECT {COLUMNS} FROM mailboxes WHERE account_id = ?1 AND name = ?2");
-    c.query_row(&sql, params![account.0, name], from_row)
+    c.prepare_cached(&sql)
+        .db()?
+        .query_row(params![account.0, name], from_row)
         .optional()
         .db()
 }

@@ -58,13 +58,37 @@ struct ReadPool {
     idle: Mutex<Vec<Connection>>,
 }
 
-/// Idle connections kept; more are opened under load and closed afterwards.
-const MAX_IDLE_READERS: usize = 4;
+/// Idle connections kept; more are opened under load and closed afterwards. Opening one costs a
+/// schema parse, so keep enough for the usual number of concurrent reads (one per busy session).
+const MAX_IDLE_READERS: usize = 16;
+
+/// Prepared statements kept per connection; rusqlite's default (16) is fewer than the distinct
+/// statements one delivery runs, and a miss means parsing the SQL again.
+const STATEMENT_CACHE: usize = 128;
 
 impl ReadPool {
     fn idle(&self) -> MutexGuard<'_, Vec<Connection>> {
         // A panic while holding the lock leaves at worst a connection fewer in the vector.
         self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` on an idle connection (or a new one), then returns the connection to the pool.
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self.idle().pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => {
+                let c = schema::open_reader(&self.path)?;
+                c.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+                c
+            }
+        };
+        let result = f(&conn);
+        let mut idle = self.idle();
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(conn);
+        }
+        result
     }
 }
 
@@ -86,6 +110,7 @@ impl SqliteBackend {
                 std::fs::create_dir_all(parent)?;
             }
             let mut conn = schema::open_writer(&db_path)?;
+            conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
             schema::migrate(&mut conn)?;
             // Crash leftovers: temp files are gone after init; files without a file-blob row are removed.
             for id in files2.init()? {
@@ -141,21 +166,17 @@ impl SqliteBackend {
     {
         let pool = Arc::clone(&self.readers);
         let files = Arc::clone(&self.files);
-        tokio::task::spawn_blocking(move || {
-            let conn = pool.idle().pop();
-            let conn = match conn {
-                Some(c) => c,
-                None => schema::open_reader(&pool.path)?,
-            };
-            let result = f(&conn, &files);
-            let mut idle = pool.idle();
-            if idle.len() < MAX_IDLE_READERS {
-                idle.push(conn);
-            }
-            result
-        })
-        .await
-        .map_err(|_| StoreError::Closed)?
+        tokio::task::spawn_blocking(move || pool.with(|conn| f(conn, &files)))
+            .await
+            .map_err(|_| StoreError::Closed)?
+    }
+
+    /// A lookup by primary key or unique index, run on the calling thread: it touches a few
+    /// cached pages and takes microseconds, less than the hand-off to the blocking pool and back
+    /// (two thread wake-ups), which dominated the SMTP ingest profile (several lookups per
+    /// message). Anything that scans or reads blobs goes through [`Self::read`].
+    fn lookup<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.readers.with(f)
     }
 
     pub(crate) fn subscribe(&self, account: AccountId) -> broadcast::Receiver<Change> {
@@ -227,7 +248,7 @@ impl SqliteBackend {
 
     pub(crate) async fn domain(&self, name: &str) -> Result<Option<Domain>> {
         let name = name.to_ascii_lowercase();
-        self.read(move |c, _| directory::domain(c, &name)).await
+        self.lookup(|c| directory::domain(c, &name))
     }
 
     pub(crate) async fn remove_domain(&self, name: &str) -> Result<()> {
@@ -248,13 +269,11 @@ impl SqliteBackend {
     }
 
     pub(crate) async fn account(&self, id: AccountId) -> Result<Option<Account>> {
-        self.read(move |c, _| directory::account(c, id)).await
+        self.lookup(|c| directory::account(c, id))
     }
 
     pub(crate) async fn account_by_address(&self, address: &str) -> Result<Option<Account>> {
-        let address = address.to_owned();
-        self.read(move |c, _| directory::account_by_address(c, &address))
-            .await
+        self.lookup(|c| directory::account_by_address(c, address))
     }
 
     pub(crate) async fn accounts(&self, domain: Option<&str>) -> Result<Vec<Account>> {
@@ -292,9 +311,7 @@ impl SqliteBackend {
     }
 
     pub(crate) async fn alias_targets(&self, source: &str) -> Result<Vec<String>> {
-        let source = source.to_owned();
-        self.read(move |c, _| directory::alias_targets(c, &source))
-            .await
+        self.lookup(|c| directory::alias_targets(c, source))
     }
 
     pub(crate) async fn remove_alias(&self, source: &str, target: Option<&str>) -> Result<()> {
@@ -321,7 +338,7 @@ impl SqliteBackend {
     }
 
     pub(crate) async fn mailbox(&self, id: MailboxId) -> Result<Option<Mailbox>> {
-        self.read(move |c, _| mailbox::get(c, id)).await
+        self.lookup(|c| mailbox::get(c, id))
     }
 
     pub(crate) async fn mailbox_by_name(
@@ -329,9 +346,7 @@ impl SqliteBackend {
         account: AccountId,
         name: &str,
     ) -> Result<Option<Mailbox>> {
-        let name = name.to_owned();
-        self.read(move |c, _| mailbox::by_name(c, account, &name))
-            .await
+        self.lookup(|c| mailbox::by_name(c, account, name))
     }
 
     pub(crate) async fn rename_mailbox(&self, id: MailboxId, new_name: &str) -> Result<()> {

@@ -43,14 +43,17 @@ fn action_name(action: SenderAction) -> &'static str {
 impl SqliteBackend {
     pub(crate) async fn spam_counts(
         &self,
-        scope: TokenScope,
+        scopes: &[TokenScope],
         tokens: &[u64],
-    ) -> Result<SpamCounts> {
-        let tokens = tokens.to_vec();
+    ) -> Result<Vec<SpamCounts>> {
+        let (scopes, tokens) = (scopes.to_vec(), tokens.to_vec());
         self.read(move |c, _| {
             // One read transaction: message totals and token counts from the same snapshot.
             let tx = c.unchecked_transaction().db()?;
-            counts(&tx, scope_id(scope), &tokens)
+            scopes
+                .iter()
+                .map(|&scope| counts(&tx, scope_id(scope), &tokens))
+                .collect()
         })
         .await
     }
@@ -63,7 +66,7 @@ impl SqliteBackend {
     }
 
     pub(crate) async fn spam_senders(&self, account: AccountId) -> Result<Vec<SenderRule>> {
-        self.read(move |c, _| senders(c, account)).await
+        self.lookup(|c| senders(c, account))
     }
 
     pub(crate) async fn set_spam_sender(
@@ -83,11 +86,9 @@ impl SqliteBackend {
 
 fn counts(c: &Connection, scope: i64, tokens: &[u64]) -> Result<SpamCounts> {
     let messages = c
-        .query_row(
-            "SELECT spam, ham FROM spam_totals WHERE account_id = ?1",
-            [scope],
-            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
-        )
+        .prepare_cached("SELECT spam, ham FROM spam_totals WHERE account_id = ?1")
+        .db()?
+        .query_row([scope], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
         .optional()
         .db()?
         .map_or_else(TokenCounts::default, |(s, h)| TokenCounts {

@@ -8,6 +8,9 @@ usage: auth_check.py spf DNSPORT IP MAILFROM HELO
            into KEYDIR (SELECTOR.rsa.key, SELECTOR.ed25519.key; DNS names SELECTOR-rsa, -ed)
        auth_check.py dkim-verify DNSPORT FILE
            prints one line per DKIM-Signature: "pass" or "fail" as dkimpy sees it
+       auth_check.py arc-verify DNSPORT FILE
+           prints dkimpy's ARC chain validation of FILE (RFC 8617 §5.2): "pass", "fail" or
+           "none", then dkimpy's reason
        auth_check.py imap-status HOST PORT USER PASSWORD MAILBOX
            prints the MESSAGES count of MAILBOX
 
@@ -89,6 +92,14 @@ def dkim_verify(port, path):
         print("pass" if ok else "fail")
 
 
+def arc_verify(port, path):
+    import dkim
+    resolver = point_dns_at(port)
+    message = open(path, "rb").read()
+    cv, _results, reason = dkim.arc_verify(message, dnsfunc=txt_lookup(resolver))
+    print(cv.decode(), reason)
+
+
 def imap_status(host, port, user, password, mailbox):
     c = imaplib.IMAP4(host, int(port), timeout=30)
     c.login(user, password)
@@ -101,7 +112,7 @@ def imap_status(host, port, user, password, mailbox):
 def main():
     cmd, *args = sys.argv[1:]
     {"spf": spf_check, "dkim-sign": dkim_sign, "dkim-verify": dkim_verify,
-     "imap-status": imap_status}[cmd](*args)
+     "arc-verify": arc_verify, "imap-status": imap_status}[cmd](*args)
 
 
 if __name__ == "__main__":

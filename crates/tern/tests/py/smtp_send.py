@@ -3,7 +3,9 @@
 
 usage: smtp_send.py HOST PORT --from ADDR --to ADDR [--to ADDR ...] [--file PATH]
                     [--starttls] [--ssl] [--login USER PASSWORD] [--ehlo NAME] [--smtputf8]
-The message is read from --file (bytes, sent as-is) or stdin.
+                    [--source IP]
+The message is read from --file (bytes, sent as-is) or stdin. --source binds the client's end
+of the connection to IP (e.g. 127.0.0.4), for tests that need a client address of their own.
 Prints {"refused": {rcpt: [code, msg]}} on success or {"error": code, "message": msg}.
 """
 import argparse
@@ -25,16 +27,20 @@ def main():
     p.add_argument("--login", nargs=2)
     p.add_argument("--ehlo", default="client.example.test")
     p.add_argument("--smtputf8", action="store_true")
+    p.add_argument("--source")
     args = p.parse_args()
     data = open(args.file, "rb").read() if args.file else sys.stdin.buffer.read()
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE  # the test server uses a self-signed certificate
+    source = (args.source, 0) if args.source else None
     try:
         if args.ssl:
-            s = smtplib.SMTP_SSL(args.host, args.port, local_hostname=args.ehlo, context=ctx, timeout=30)
+            s = smtplib.SMTP_SSL(args.host, args.port, local_hostname=args.ehlo, context=ctx, timeout=30,
+                                 source_address=source)
         else:
-            s = smtplib.SMTP(args.host, args.port, local_hostname=args.ehlo, timeout=30)
+            s = smtplib.SMTP(args.host, args.port, local_hostname=args.ehlo, timeout=30,
+                             source_address=source)
         s.ehlo()
         if args.starttls:
             s.starttls(context=ctx)
