@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
@@ -37,6 +37,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MaybeTls<S> {
             .ok_or_else(|| io::Error::other("implicit-TLS listener without a certificate"))?;
         let tls = crate::listener::accept_tls(acceptor, stream, timeout).await?;
         Ok(MaybeTls::Tls(Box::new(tls)))
+    }
+
+    /// Writes all of `buf` and flushes, failing with [`io::ErrorKind::TimedOut`] when the
+    /// peer takes nothing for `timeout`: a client that stopped reading must not hold its
+    /// session (and connection slot) forever. Every write that makes progress restarts the
+    /// timer, so a slow but live client is never cut off in the middle of a large response.
+    pub async fn write_all_within(&mut self, mut buf: &[u8], timeout: Duration) -> io::Result<()> {
+        let stalled = || io::Error::new(io::ErrorKind::TimedOut, "peer stopped reading");
+        while !buf.is_empty() {
+            match tokio::time::timeout(timeout, self.write(buf)).await {
+                Ok(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(Ok(n)) => buf = buf.get(n..).unwrap_or_default(),
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Err(stalled()),
+            }
+        }
+        tokio::time::timeout(timeout, self.flush())
+            .await
+            .map_err(|_| stalled())?
     }
 }
 
@@ -106,5 +125,39 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for MaybeTls<S> {
             MaybeTls::Tls(s) => Pin::new(&mut **s).poll_shutdown(cx),
             MaybeTls::Gone => Poll::Ready(Ok(())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    #[tokio::test]
+    async fn a_peer_that_stops_reading_times_out_a_slow_one_does_not() {
+        let (ours, mut theirs) = tokio::io::duplex(1024);
+        let mut stream = MaybeTls::Plain(ours);
+        let data = vec![b'x'; 64 * 1024];
+        let timeout = Duration::from_millis(100);
+        // Nobody reads: the write stalls and gives up.
+        let err = stream.write_all_within(&data, timeout).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        // Reading slowly but steadily (1 KiB every 20 ms, 64 KiB in over a second): done.
+        let reader = tokio::spawn(async move {
+            let mut chunk = [0u8; 1024];
+            let mut total = 0;
+            while let Ok(n) = theirs.read(&mut chunk).await {
+                if n == 0 {
+                    break;
+                }
+                total += n;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            total
+        });
+        stream.write_all_within(&data, timeout).await.unwrap();
+        drop(stream);
+        // What the stalled write got in before giving up, then all of the second.
+        assert!(reader.await.unwrap() > data.len());
     }
 }

@@ -104,15 +104,20 @@ impl Throttle {
         }
     }
 
-    /// Records a failed attempt for both keys.
+    /// Records a failed attempt for both keys. A limit of 0 turns that counter off (as
+    /// `auth.max_failures_per_*` = 0 is documented to), instead of blocking at once.
     pub fn record_failure(&self, account: &str, ip: IpAddr, now: Instant) {
-        lock(&self.accounts).fail(
-            account.to_owned(),
-            now,
-            self.config.account_limit,
-            &self.config,
-        );
-        lock(&self.ips).fail(IpKey::from(ip), now, self.config.ip_limit, &self.config);
+        if self.config.account_limit > 0 {
+            lock(&self.accounts).fail(
+                account.to_owned(),
+                now,
+                self.config.account_limit,
+                &self.config,
+            );
+        }
+        if self.config.ip_limit > 0 {
+            lock(&self.ips).fail(IpKey::from(ip), now, self.config.ip_limit, &self.config);
+        }
     }
 
     /// Records a success: the account's failures are forgotten.
@@ -332,6 +337,32 @@ mod tests {
         t.record_failure("alice", IP, now);
         // The address has six failures now.
         assert_eq!(t.check("other", IP, now), Err(S));
+    }
+
+    #[test]
+    fn a_zero_limit_turns_that_counter_off() {
+        let now = Instant::now();
+        let no_account_limit = Throttle::new(ThrottleConfig {
+            account_limit: 0,
+            ..ThrottleConfig::default()
+        });
+        for _ in 0..10 {
+            no_account_limit.record_failure("alice", IP, now);
+        }
+        assert_eq!(no_account_limit.check("alice", IP2, now), Ok(()));
+        let no_ip_limit = Throttle::new(ThrottleConfig {
+            ip_limit: 0,
+            ..ThrottleConfig::default()
+        });
+        for i in 0..50 {
+            no_ip_limit.record_failure(&format!("user{i}"), IP, now);
+        }
+        assert_eq!(no_ip_limit.check("fresh", IP, now), Ok(()));
+        // The other counter still works.
+        for _ in 0..5 {
+            no_ip_limit.record_failure("alice", IP, now);
+        }
+        assert_eq!(no_ip_limit.check("alice", IP2, now), Err(S));
     }
 
     #[test]

@@ -98,7 +98,12 @@ pub(crate) fn tokens(
         t.insert(w.clone());
     }
     for pair in words.windows(2) {
-        t.insert(format!("{} {}", pair[0], pair[1]));
+        // Built by hand: `format!` was a tenth of the scoring time of large messages.
+        let mut p = String::with_capacity(pair[0].len() + 1 + pair[1].len());
+        p.push_str(&pair[0]);
+        p.push(' ');
+        p.push_str(&pair[1]);
+        t.insert(p);
     }
     t
 }
@@ -235,14 +240,40 @@ fn url_tokens(url: &str, t: &mut BTreeSet<String>) {
     }
 }
 
-/// URLs (`scheme://…` or `www.…`) inside a text.
+/// URLs (`scheme://…` or `www.…`) inside a text: in each piece between whitespace and
+/// `<>"'()`, from the scheme of its first `://`, else from its first `www.`.
+///
+/// Driven by the `:` and `.` bytes (memchr) rather than by splitting the whole text: this runs
+/// over every text part of every incoming message, and most pieces hold neither.
 pub(crate) fn find_urls(text: &str) -> Vec<&str> {
+    let bytes = text.as_bytes();
     let mut out = Vec::new();
-    for piece in
-        text.split(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '"' | '\'' | '(' | ')'))
-    {
-        // Byte scans, not `str::find`: this runs for every whitespace-separated piece of every
-        // text part, and a substring searcher costs more to set up than these pieces to scan.
+    // End of the last piece examined: a piece is examined once, at its first candidate.
+    let mut examined = 0;
+    for i in memchr::memchr2_iter(b':', b'.', bytes) {
+        if i < examined {
+            continue;
+        }
+        let candidate = match bytes[i] {
+            b':' => bytes[i + 1..].starts_with(b"//"),
+            _ => i >= 3 && bytes[i - 3..i].eq_ignore_ascii_case(b"www"),
+        };
+        if !candidate {
+            continue;
+        }
+        // `i` is an ASCII byte, so a char boundary; separators may be multi-byte (Unicode
+        // whitespace), hence the char walks.
+        let start = text[..i]
+            .char_indices()
+            .rev()
+            .find(|&(_, c)| is_url_separator(c))
+            .map_or(0, |(j, c)| j + c.len_utf8());
+        let end = text[i..]
+            .char_indices()
+            .find(|&(_, c)| is_url_separator(c))
+            .map_or(text.len(), |(j, _)| i + j);
+        examined = end;
+        let piece = &text[start..end];
         if let Some(i) = scheme_separator(piece) {
             // The scheme starts after the last non-alphanumeric character (which may be multi-byte).
             let start = piece[..i]
@@ -256,6 +287,10 @@ pub(crate) fn find_urls(text: &str) -> Vec<&str> {
         }
     }
     out
+}
+
+fn is_url_separator(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '<' | '>' | '"' | '\'' | '(' | ')')
 }
 
 /// Where `://` starts in `s`.
@@ -311,8 +346,37 @@ pub(crate) fn extension(name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use mail_parser::MessageParser;
+    use proptest::prelude::*;
 
     use super::*;
+
+    /// The definition `find_urls` implements: split into pieces, look at each.
+    fn find_urls_by_pieces(text: &str) -> Vec<&str> {
+        text.split(is_url_separator)
+            .filter_map(|piece| {
+                if let Some(i) = piece.find("://") {
+                    let start = piece[..i]
+                        .char_indices()
+                        .rev()
+                        .find(|&(_, c)| !c.is_ascii_alphanumeric())
+                        .map_or(0, |(j, c)| j + c.len_utf8());
+                    Some(&piece[start..])
+                } else {
+                    let lower = piece.to_ascii_lowercase();
+                    lower.find("www.").map(|i| &piece[i..])
+                }
+            })
+            .collect()
+    }
+
+    proptest! {
+        #[test]
+        fn find_urls_agrees_with_the_piecewise_definition(
+            text in "[wW.:/ \u{a0}\u{2003}<>()'\"htpsé网\ta-c]{0,60}"
+        ) {
+            prop_assert_eq!(find_urls(&text), find_urls_by_pieces(&text));
+        }
+    }
 
     fn toks(raw: &str) -> BTreeSet<String> {
         let msg = MessageParser::default()

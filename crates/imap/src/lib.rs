@@ -27,6 +27,9 @@
 //!   allowed. STARTTLS discards pipelined plaintext (RFC 9051 §6.2.1).
 //! - **Bounded input.** Lines and literals are bounded by the codec; its errors become `BAD`
 //!   or `NO [TOOBIG]` and the session survives; `max_errors` consecutive errors end it.
+//!   Before login a command may carry at most 64 KiB of literals (APPENDLIMIT applies after
+//!   login), and must arrive whole within the login timeout (slowloris). A client that stops
+//!   reading is dropped when a write makes no progress for the login/autologout time.
 //! - **`\Recent` is not tracked** (RFC 9051 removed it): IMAP4rev1 clients get `RECENT 0`,
 //!   no `\Recent` flags, SEARCH RECENT/NEW match nothing and OLD matches everything.
 //! - **MULTIAPPEND** checks every message (size, flags) before storing any, then stores them

@@ -5,7 +5,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use tern_common::listener::accept_tls;
@@ -27,6 +27,10 @@ pub(crate) const FLUSH_AT: usize = 256 * 1024;
 
 /// Bound on saying goodbye: a client that stopped reading must not hold the task.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Literal octets one command may carry before login. LOGIN and ID need a few hundred; an
+/// unauthenticated client must not make the server buffer APPEND-sized literals.
+const PRE_AUTH_LITERALS: u64 = 64 * 1024;
 
 /// Encoded responses waiting to be written.
 pub(crate) struct Out {
@@ -88,6 +92,8 @@ pub(crate) struct Session<S> {
     pub(crate) state: State,
     pub(crate) enabled: Enabled,
     errors: u32,
+    /// When the server began waiting for the command now arriving (see `read_more`).
+    command_started: Instant,
 }
 
 /// Runs a session to its end and logs how it ended.
@@ -114,7 +120,7 @@ pub(crate) async fn run<S>(
             return;
         }
     };
-    let decoder = new_decoder(&ctx);
+    let decoder = new_decoder(&ctx, false);
     let mut session = Session {
         ctx,
         io,
@@ -129,6 +135,7 @@ pub(crate) async fn run<S>(
         state: State::NotAuthenticated,
         enabled: Enabled::default(),
         errors: 0,
+        command_started: Instant::now(),
     };
     match session.run_loop().await {
         Ok(()) => debug!("session closed after LOGOUT"),
@@ -142,12 +149,22 @@ pub(crate) async fn run<S>(
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, session.io.shutdown()).await;
 }
 
-fn new_decoder(ctx: &ImapContext) -> CommandDecoder {
+/// The decoder for a session before login (`authenticated` false: small literals only) or
+/// after it.
+pub(crate) fn new_decoder(ctx: &ImapContext, authenticated: bool) -> CommandDecoder {
     let defaults = DecoderConfig::default();
-    CommandDecoder::new(DecoderConfig {
+    let (max_literal, max_command_literals) = if authenticated {
         // RFC 7889: the APPENDLIMIT is enforced on the literal announcement.
-        max_literal: ctx.append_limit,
-        max_command_literals: defaults.max_command_literals.max(ctx.append_limit),
+        (
+            ctx.append_limit,
+            defaults.max_command_literals.max(ctx.append_limit),
+        )
+    } else {
+        (PRE_AUTH_LITERALS, PRE_AUTH_LITERALS)
+    };
+    CommandDecoder::new(DecoderConfig {
+        max_literal,
+        max_command_literals,
         ..defaults
     })
 }
@@ -163,7 +180,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         ));
         loop {
             let command = match self.decoder.decode(&mut self.rbuf) {
-                Ok(Some(Decoded::Command(command))) => command,
+                Ok(Some(Decoded::Command(command))) => {
+                    // Whatever follows (pipelined) is the next command, timed from now.
+                    self.command_started = Instant::now();
+                    command
+                }
                 Ok(Some(Decoded::NeedContinuation { .. })) => {
                     // RFC 9051 §7.5: the client waits for this before sending the literal.
                     self.out.send(&Response::ready());
@@ -397,11 +418,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 
     pub(crate) async fn flush(&mut self) -> Result<(), SessionError> {
-        if !self.out.buf.is_empty() {
-            self.io.write_all(&self.out.buf).await?;
+        if self.out.buf.is_empty() {
+            self.io.flush().await?;
+        } else {
+            // A client that stops reading is dropped after the (login or autologout) timeout.
+            let timeout = self.timeout();
+            let written = self.io.write_all_within(&self.out.buf, timeout).await;
+            // After a failed write the connection is of no use: no goodbye is attempted.
             self.out.buf.clear();
+            written?;
         }
-        self.io.flush().await?;
         Ok(())
     }
 
@@ -426,7 +452,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// `* BYE` (RFC 9051 §7.1.5).
     pub(crate) async fn read_more(&mut self) -> Result<(), SessionError> {
         self.rbuf.reserve(4096);
-        let idle = self.timeout();
+        let mut idle = self.timeout();
+        if matches!(self.state, State::NotAuthenticated) {
+            // Before login the whole command must arrive within the login timeout, not each
+            // read, so a client trickling octets (slowloris) is cut off like an idle one.
+            // After login the autologout timer is per read: a large APPEND on a slow link
+            // may take long.
+            if self.rbuf.is_empty() && !self.decoder.is_skipping() {
+                self.command_started = Instant::now();
+            }
+            idle = (self.command_started + idle).saturating_duration_since(Instant::now());
+        }
         let read = tokio::select! {
             biased;
             () = self.shutdown.cancelled() => None,
@@ -564,7 +600,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             );
         }
         self.rbuf.clear();
-        self.decoder = new_decoder(&self.ctx);
+        self.decoder = new_decoder(&self.ctx, false);
         let (Some(acceptor), Some(plain)) = (self.ctx.tls.clone(), self.io.take_plain()) else {
             return Err(SessionError::Tls(io::Error::other(
                 "no cleartext stream to upgrade",

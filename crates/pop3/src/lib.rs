@@ -65,7 +65,9 @@ pub struct Pop3Context {
     pub hostname: String,
     /// Allow USER/PASS and AUTH PLAIN/LOGIN without TLS from loopback addresses.
     pub allow_plaintext_on_loopback: bool,
-    /// Autologout timer (RFC 1939 §3 asks for at least 10 minutes).
+    /// Autologout timer (RFC 1939 §3 asks for at least 10 minutes), for each command line as
+    /// a whole: a client trickling octets (slowloris) is logged out like an idle one. A write
+    /// that makes no progress for as long (the client stopped reading) ends the session too.
     pub idle_timeout: Duration,
     /// Limit for a TLS handshake (implicit TLS and STLS).
     pub tls_handshake_timeout: Duration,

@@ -5,7 +5,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use tern_common::listener::accept_tls;
@@ -67,6 +67,8 @@ pub(crate) struct Session<S> {
     decoder: Decoder,
     pub(crate) state: State,
     errors: u32,
+    /// When the server began waiting for the command now arriving (see `read_more`).
+    command_started: Instant,
 }
 
 /// Runs a session to its end and logs how it ended.
@@ -103,6 +105,7 @@ pub(crate) async fn run<S>(
         decoder: Decoder::new(),
         state: State::Authorization { user: None },
         errors: 0,
+        command_started: Instant::now(),
     };
     match session.run_loop().await {
         Ok(()) => debug!("session closed after QUIT"),
@@ -124,7 +127,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         Reply::ok(format!("{} POP3 ready", self.ctx.hostname)).encode(&mut self.wbuf);
         loop {
             let command = match self.decoder.decode(&mut self.rbuf) {
-                Ok(Some(command)) => command,
+                Ok(Some(command)) => {
+                    // Whatever follows (pipelined) is the next command, timed from now.
+                    self.command_started = Instant::now();
+                    command
+                }
                 Ok(None) => {
                     // Nothing complete left to answer: send what pipelined commands produced.
                     self.flush().await?;
@@ -223,11 +230,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 
     pub(crate) async fn flush(&mut self) -> Result<(), SessionError> {
-        if !self.wbuf.is_empty() {
-            self.io.write_all(&self.wbuf).await?;
+        if self.wbuf.is_empty() {
+            self.io.flush().await?;
+        } else {
+            // A client that stops reading is dropped after the autologout time, and its
+            // maildrop lock released.
+            let written = self
+                .io
+                .write_all_within(&self.wbuf, self.ctx.idle_timeout)
+                .await;
+            // After a failed write the connection is of no use: no goodbye is attempted.
             self.wbuf.clear();
+            written?;
         }
-        self.io.flush().await?;
         Ok(())
     }
 
@@ -235,7 +250,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// server closes the connection without a response and without removing messages).
     async fn read_more(&mut self) -> Result<(), SessionError> {
         self.rbuf.reserve(4096);
-        let idle = self.ctx.idle_timeout;
+        // The timer runs for a whole command line, not for each read, so a client trickling
+        // octets (slowloris) is logged out like an idle one.
+        if self.rbuf.is_empty() && !self.decoder.is_skipping() {
+            self.command_started = Instant::now();
+        }
+        let idle = (self.command_started + self.ctx.idle_timeout)
+            .saturating_duration_since(Instant::now());
         let read = tokio::select! {
             biased;
             () = self.shutdown.cancelled() => None,

@@ -7,8 +7,9 @@
 //!   [`tern_delivery::Pipeline::deliver`] returned, and it reflects the outcome: a pipeline
 //!   error gives `451 4.3.0`, never 250. Nothing is stored before the end of the message, so a
 //!   client that disconnects mid-DATA leaves nothing behind.
-//! - **One message is one message.** DATA ends only at `<CRLF>.<CRLF>` (smtp-proto's
-//!   `DataReceiver`); afterwards a message containing a bare CR or LF is refused with
+//! - **One message is one message.** DATA ends only at exactly `<CRLF>.<CRLF>`
+//!   (`message::DataText`; not smtp-proto's `DataReceiver`, which also ends at
+//!   `<CRLF>.<CR><CR><LF>`); afterwards a message containing a bare CR or LF is refused with
 //!   `550 5.6.0` (RFC 5321 §2.3.8; SMTP smuggling, CVE-2023-51766 class) — never normalised,
 //!   never split. BDAT chunks are taken by exact octet count and always consumed, even when
 //!   refused (RFC 3030 §2), so their content is never read as commands.
@@ -22,7 +23,10 @@
 //!   `552 5.3.4`. Text lines longer than 1000 octets are accepted (real mail has them); only
 //!   the total size is bounded. After `max_errors` error replies the session gets `421` and
 //!   is closed; `command_timeout` (RFC 5321 §4.5.3.2.7) and `data_timeout` (§4.5.3.2.6)
-//!   close idle sessions with `421 4.4.2`.
+//!   close idle sessions with `421 4.4.2`. The command timeout is for a whole command line,
+//!   not for each read, so a client trickling octets (slowloris) is closed like an idle one;
+//!   a client that stops reading its replies is dropped when a write makes no progress for
+//!   as long.
 //! - **Recipients are checked at RCPT** against the directory: unknown local user
 //!   `550 5.1.1`; a domain not ours from an unauthenticated client `554 5.7.1` (relay denied).
 //!   The domain is always what follows the last `@` of the path smtp-proto returns (source

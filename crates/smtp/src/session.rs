@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use smtp_proto::Request;
-use smtp_proto::request::receiver::{BdatReceiver, DataReceiver, DummyDataReceiver};
+use smtp_proto::request::receiver::{BdatReceiver, DummyDataReceiver};
 use tern_common::listener::accept_tls;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::SmtpContext;
 use crate::cmd::{ChunkPlan, Outcome};
 use crate::error::{SessionError, parse_error_reply};
+use crate::message::DataText;
 use crate::reply::{Reply, r};
 use crate::state::{Flavor, SessionState};
 use crate::tls_info::describe_tls;
@@ -42,11 +43,11 @@ enum Input {
     SaslResponse,
     /// DATA text up to `<CRLF>.<CRLF>`, dot-unstuffed into `body`.
     Data {
-        receiver: DataReceiver,
+        receiver: DataText,
         body: Vec<u8>,
     },
     /// DATA text of a message that exceeded the size limit, read and dropped.
-    DataDiscard(DummyDataReceiver),
+    DataDiscard(DataText),
     /// A BDAT chunk appended to the transaction's message.
     Chunk {
         receiver: BdatReceiver,
@@ -93,6 +94,10 @@ pub(crate) struct Session<S> {
     wbuf: Vec<u8>,
     input: Input,
     shutdown: CancellationToken,
+    /// When the server began waiting for the command line now arriving: the whole line must
+    /// come within `command_timeout`, so a client trickling octets (slowloris) is cut off
+    /// like an idle one.
+    command_started: Instant,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
@@ -105,6 +110,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             wbuf: Vec::with_capacity(1024),
             input: Input::Command,
             shutdown,
+            command_started: Instant::now(),
         }
     }
 
@@ -186,7 +192,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let (timeout, chunk) = if self.input.is_message() {
             (self.state.ctx.data_timeout, DATA_READ_CHUNK)
         } else {
-            (self.state.ctx.command_timeout, READ_CHUNK)
+            // RFC 5321 §4.5.3.2.7: the timeout is for the next command, not for each read.
+            if self.rbuf.is_empty() && !matches!(self.input, Input::SkipLine) {
+                self.command_started = Instant::now();
+            }
+            let deadline = self.command_started + self.state.ctx.command_timeout;
+            (
+                deadline.saturating_duration_since(Instant::now()),
+                READ_CHUNK,
+            )
         };
         self.rbuf.reserve(chunk);
         let read = tokio::select! {
@@ -220,8 +234,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     async fn flush(&mut self) -> Result<(), SessionError> {
         if !self.wbuf.is_empty() {
-            self.stream.write_all(&self.wbuf).await?;
-            self.stream.flush().await?;
+            // A client that stops reading its replies is dropped after the command timeout.
+            self.stream
+                .write_all_within(&self.wbuf, self.state.ctx.command_timeout)
+                .await?;
             self.wbuf.clear();
         }
         Ok(())
@@ -307,6 +323,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         };
         self.scanned = 0;
         let line = self.rbuf.split_to(pos + 1);
+        // Whatever follows (pipelined) is the next command, timed from now.
+        self.command_started = Instant::now();
         if line.len() > limit {
             self.abandon_sasl();
             return Ok(if self.push(&r::line_too_long()) {
@@ -347,7 +365,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             Outcome::Reply(reply) => self.push_all(std::slice::from_ref(&reply)),
             Outcome::Data(reply) => {
                 self.input = Input::Data {
-                    receiver: data_receiver(),
+                    receiver: DataText::new(),
                     body: Vec::new(),
                 };
                 self.push_all(std::slice::from_ref(&reply))
@@ -381,6 +399,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         match memchr_lf(&self.rbuf) {
             Some(pos) => {
                 self.rbuf.advance(pos + 1);
+                self.command_started = Instant::now();
                 if self.push(&r::line_too_long()) {
                     Step::Close
                 } else {
@@ -397,7 +416,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     async fn data(
         &mut self,
-        mut receiver: DataReceiver,
+        mut receiver: DataText,
         mut body: Vec<u8>,
     ) -> Result<Step, SessionError> {
         let mut bytes = self.rbuf.iter();
@@ -407,7 +426,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let too_big = body.len() as u64 > self.state.ctx.max_message_size;
         if too_big {
             // Stop keeping the text; the rest is read and dropped (RFC 1870 §6.3).
-            let discard = DummyDataReceiver::new_data(&receiver);
+            let discard = receiver;
             drop(body);
             if done {
                 return Ok(self.message_too_big());
@@ -423,9 +442,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         Ok(self.push_all(&replies))
     }
 
-    fn data_discard(&mut self, mut receiver: DummyDataReceiver) -> Step {
+    fn data_discard(&mut self, mut receiver: DataText) -> Step {
         let mut bytes = self.rbuf.iter();
-        let done = receiver.ingest(&mut bytes);
+        let done = receiver.discard(&mut bytes);
         let consumed = self.rbuf.len() - bytes.len();
         self.rbuf.advance(consumed);
         if done {
@@ -539,16 +558,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
         }
     }
-}
-
-/// A DATA receiver that has seen the CRLF ending the DATA command: without it smtp-proto would
-/// neither un-stuff a leading `..` on the first line nor end at an immediate `.<CRLF>`
-/// (RFC 5321 §4.5.2).
-fn data_receiver() -> DataReceiver {
-    let mut receiver = DataReceiver::new();
-    let mut scratch = Vec::with_capacity(2);
-    let _ = receiver.ingest(&mut b"\r\n".iter(), &mut scratch);
-    receiver
 }
 
 fn memchr_lf(haystack: &[u8]) -> Option<usize> {

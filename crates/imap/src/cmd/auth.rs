@@ -114,6 +114,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.state = State::Authenticated(User {
             account: account.id,
         });
+        // The full literal limits (APPENDLIMIT) apply from now on; the decoder is between
+        // commands here, so nothing pipelined is lost.
+        self.decoder = crate::session::new_decoder(&self.ctx, true);
         // RFC 9051 §6.2.3: the OK may list the capabilities now in effect.
         let caps = self.capabilities();
         done_with(Code::Capability(caps), "Logged in")

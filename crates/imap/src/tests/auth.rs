@@ -268,6 +268,47 @@ async fn malformed_commands_get_bad_and_the_session_continues() {
 }
 
 #[tokio::test]
+async fn before_login_only_small_literals_are_accepted_after_login_appendlimit_applies() {
+    let h = harness().await;
+    let mut c = h.connect().await;
+    // An unauthenticated client cannot make the server buffer a large literal.
+    c.send("a LOGIN {100000}").await;
+    c.expect("a NO [TOOBIG]").await;
+    c.send(&format!("b LOGIN {{{}}}", USER.len())).await;
+    c.expect("+ ").await;
+    c.send(&format!("{USER} \"{PASSWORD}\"")).await;
+    c.expect_tagged("b OK").await;
+    c.send("c APPEND INBOX {100000}").await;
+    c.expect("+ ").await;
+    let mut message = b"Subject: big\r\n\r\n".to_vec();
+    message.resize(100_000, b'x');
+    message.extend_from_slice(b"\r\n");
+    c.send_raw(&message).await;
+    c.expect_tagged("c OK").await;
+}
+
+#[tokio::test]
+async fn a_command_trickled_before_login_is_cut_off_by_the_login_timeout() {
+    let h = harness_with(|ctx| ctx.login_timeout = Duration::from_millis(300)).await;
+    let mut c = h.connect().await;
+    let started = std::time::Instant::now();
+    // Each octet comes well within the timeout, the command as a whole does not (slowloris).
+    for &octet in b"a LOGIN alice@example.test secret".iter().cycle() {
+        if !c.quiet().await {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "a trickling client is never cut off"
+        );
+        // The server may close between the check and this write.
+        let _ = c.stream.write_all(&[octet]).await;
+    }
+    c.expect("* BYE").await;
+    assert!(c.closed().await.is_empty());
+}
+
+#[tokio::test]
 async fn too_many_consecutive_errors_end_the_session_with_bye() {
     let h = harness().await;
     let mut c = h.connect().await;

@@ -311,6 +311,36 @@ async fn an_idle_session_is_closed_silently_and_deletes_nothing() {
 }
 
 #[tokio::test]
+async fn a_command_trickled_octet_by_octet_is_logged_out_like_an_idle_session() {
+    let h = harness_with(fast_directory_config(), |ctx| {
+        ctx.idle_timeout = Duration::from_millis(300);
+    })
+    .await;
+    h.append(MSG1).await;
+    let mut c = h.login().await;
+    c.send("DELE 1").await;
+    c.expect("+OK").await;
+    let started = std::time::Instant::now();
+    // Each octet comes well within the timeout, the line as a whole does not (slowloris).
+    for &octet in b"NOOP NOOP NOOP NOOP NOOP".iter().cycle() {
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_millis(100), c.stream.read(&mut byte));
+        if let Ok(result) = read.await {
+            assert_eq!(result.expect("read"), 0, "RFC 1939 §3: no response");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "a trickling client is never logged out"
+        );
+        // The server may close between the check and this write.
+        let _ = c.stream.write_all(&[octet]).await;
+    }
+    assert!(c.closed().await.is_empty());
+    assert_eq!(h.uids().await.len(), 1);
+}
+
+#[tokio::test]
 async fn server_shutdown_says_goodbye_with_sys_temp_and_deletes_nothing() {
     let h = Harness::with_two_messages().await;
     let shutdown = CancellationToken::new();

@@ -36,7 +36,14 @@ async fn an_empty_message_ends_at_the_first_dot() {
 #[tokio::test]
 async fn smuggled_second_message_does_not_exist() {
     for fake_end in [
-        "\n.\n", "\n.\r\n", "\r\n.\n", "\r.\r\n", "\r\n.\r", "\n..\n",
+        "\n.\n",
+        "\n.\r\n",
+        "\r\n.\n",
+        "\r.\r\n",
+        "\r\n.\r",
+        "\n..\n",
+        "\r\n.\r\r\n",
+        "\r\n.\r\r\r\n",
     ] {
         let h = harness().await;
         let mut c = h.mx().await;

@@ -118,6 +118,27 @@ async fn idle_client_gets_421_after_the_command_timeout() {
 }
 
 #[tokio::test]
+async fn a_command_trickled_octet_by_octet_gets_421_after_the_command_timeout() {
+    let h = harness_with(|ctx| ctx.command_timeout = Duration::from_millis(300)).await;
+    let mut c = h.mx().await;
+    let started = std::time::Instant::now();
+    // Each octet comes well within the timeout, the line as a whole does not (slowloris).
+    for &octet in b"EHLO slow.client.example".iter().cycle() {
+        if let Ok(reply) = tokio::time::timeout(Duration::from_millis(100), c.reply()).await {
+            assert!(reply.starts_with("421 4.4.2"), "{reply}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "a trickling client is never cut off"
+        );
+        // The server may close between the check and this write.
+        let _ = c.stream.write_all(&[octet]).await;
+    }
+    c.expect_closed().await;
+}
+
+#[tokio::test]
 async fn stalled_data_gets_421_after_the_data_timeout() {
     let h = harness_with(|ctx| ctx.data_timeout = Duration::from_millis(200)).await;
     let mut c = h.mx().await;

@@ -76,8 +76,10 @@ pub(crate) fn acquire_existing(c: &Connection, id: &BlobId, count: u64) -> Resul
 pub(crate) fn release(ctx: &mut JobCtx<'_>, id: &BlobId, count: u64) -> Result<()> {
     let c = ctx.conn;
     // Cached statements: a POP3 QUIT or an IMAP EXPUNGE releases thousands of blobs in one job.
+    // `length(data) IS NULL`, not `data IS NULL`: SQLite answers length() from the record
+    // header, but reads an inline blob's overflow pages to test it for NULL.
     let row: Option<(i64, bool)> = c
-        .prepare_cached("SELECT refcount, data IS NULL FROM blobs WHERE hash = ?1")
+        .prepare_cached("SELECT refcount, length(data) IS NULL FROM blobs WHERE hash = ?1")
         .db()?
         .query_row([id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()
@@ -109,7 +111,7 @@ pub(crate) fn release(ctx: &mut JobCtx<'_>, id: &BlobId, count: u64) -> Result<(
 
 pub(crate) fn info(c: &Connection, id: &BlobId) -> Result<Option<BlobInfo>> {
     c.query_row(
-        "SELECT size, refcount, data IS NOT NULL FROM blobs WHERE hash = ?1",
+        "SELECT size, refcount, length(data) IS NOT NULL FROM blobs WHERE hash = ?1",
         [id.as_str()],
         |r| {
             Ok(BlobInfo {
@@ -164,7 +166,7 @@ pub(crate) fn check(c: &Connection, files: &BlobFiles) -> Result<Vec<String>> {
             "SELECT b.hash, b.refcount,
                     (SELECT COUNT(*) FROM messages m WHERE m.blob_hash = b.hash)
                     + (SELECT COUNT(*) FROM queue_messages q WHERE q.blob_hash = b.hash),
-                    b.data IS NULL
+                    length(b.data) IS NULL
              FROM blobs b",
         )
         .db()?;

@@ -116,7 +116,7 @@ impl SqliteBackend {
             for id in files2.init()? {
                 let referenced: Option<bool> = conn
                     .query_row(
-                        "SELECT data IS NULL FROM blobs WHERE hash = ?1",
+                        "SELECT length(data) IS NULL FROM blobs WHERE hash = ?1",
                         [id.as_str()],
                         |r| r.get(0),
                     )
