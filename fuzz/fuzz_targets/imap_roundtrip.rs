@@ -3,13 +3,40 @@
 //! Every command the decoder accepts from arbitrary input must survive being written back
 //! with `encode_command` and decoded again, unchanged. The second decode uses roomy limits:
 //! re-encoding may turn literals into quoted strings (longer lines) and vice versa.
+//!
+//! The same input as a mailbox name checks modified UTF-7 (RFC 3501 §5.1.3) both ways: the
+//! decoder is strict, so a name it accepts is the one wire form `encode_modified_utf7` gives,
+//! and every UTF-8 name encodes to a wire form that decodes back to it.
 #![no_main]
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use tern_proto::imap::{CommandDecoder, Decoded, DecoderConfig, encode_command};
+use tern_proto::imap::{
+    CommandDecoder, Decoded, DecoderConfig, decode_modified_utf7, encode_command,
+    encode_modified_utf7,
+};
 
-fuzz_target!(|data: &[u8]| run(data));
+fuzz_target!(|data: &[u8]| {
+    mailbox_names(data);
+    run(data);
+});
+
+fn mailbox_names(data: &[u8]) {
+    if let Ok(name) = decode_modified_utf7(data) {
+        assert_eq!(
+            encode_modified_utf7(&name).as_bytes(),
+            data,
+            "accepted a non-canonical wire name"
+        );
+    }
+    let name = String::from_utf8_lossy(data);
+    let wire = encode_modified_utf7(&name);
+    assert_eq!(
+        decode_modified_utf7(wire.as_bytes()).as_deref(),
+        Ok(&*name),
+        "wire form {wire:?}"
+    );
+}
 
 fn run(data: &[u8]) {
     let mut decoder = CommandDecoder::default();

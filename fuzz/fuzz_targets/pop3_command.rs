@@ -32,9 +32,13 @@ fn feed(input: &[u8], chunk: usize, sasl: bool) -> Vec<String> {
         buf.extend_from_slice(piece);
         loop {
             let step = if sasl {
-                decoder.decode_sasl_line(&mut buf).map(|l| l.map(|s| format!("{s:?}")))
+                decoder
+                    .decode_sasl_line(&mut buf)
+                    .map(|l| l.map(|s| format!("{s:?}")))
             } else {
-                decoder.decode(&mut buf).map(|c| c.map(|c| format!("{c:?}")))
+                decoder
+                    .decode(&mut buf)
+                    .map(|c| c.map(|c| format!("{c:?}")))
             };
             match step {
                 Ok(Some(item)) => out.push(item),
@@ -43,7 +47,11 @@ fn feed(input: &[u8], chunk: usize, sasl: bool) -> Vec<String> {
             }
         }
         // RFC 2449 §4: lines are at most 255 octets; SASL lines are bounded too.
-        assert!(buf.len() <= 16 * 1024, "decoder buffered {} octets", buf.len());
+        assert!(
+            buf.len() <= 16 * 1024,
+            "decoder buffered {} octets",
+            buf.len()
+        );
     }
     out
 }

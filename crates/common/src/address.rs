@@ -183,6 +183,7 @@ fn parse_local_part(raw: &str) -> Result<String, AddressError> {
         validate_local_value(&value)?;
         Ok(value)
     } else if is_dot_string(raw) {
+        check_written_length(raw)?;
         Ok(raw.to_owned())
     } else {
         Err(AddressError::LocalPart("not a dot-atom or quoted string"))
@@ -198,6 +199,19 @@ fn validate_local_value(value: &str) -> Result<(), AddressError> {
     }
     if value.chars().any(|c| (c as u32) < 0x20 || c == '\x7f') {
         return Err(AddressError::LocalPart("control character"));
+    }
+    check_written_length(value)
+}
+
+/// RFC 5321 §4.5.3.1.1 limits the local-part as written (quotes and escapes included) to 64
+/// octets. Both forms Tern writes must fit, so that each parses again: `Display`, and
+/// `normalized()` — the directory's stored key — which lowercases, and lowercase can take more
+/// octets than the original (`İ` is 2 octets, its lowercase `i̇` 3).
+fn check_written_length(value: &str) -> Result<(), AddressError> {
+    if render_local(value).len() > MAX_LOCAL_PART
+        || render_local(&value.to_lowercase()).len() > MAX_LOCAL_PART
+    {
+        return Err(AddressError::LocalPart("longer than 64 octets"));
     }
     Ok(())
 }
@@ -298,6 +312,23 @@ mod tests {
         assert!(long_local.parse::<Address>().is_err());
         let long_label = format!("user@{}.com", "a".repeat(64));
         assert!(long_label.parse::<Address>().is_err());
+    }
+
+    #[test]
+    fn every_written_form_of_an_address_parses_again() {
+        // Found by fuzz/fuzz_targets/address.rs: 'İ' (2 octets) lowercases to "i̇" (3), so a
+        // 64-octet local part had a 96-octet lookup key that no longer parsed (an alias to it
+        // was stored and then skipped at delivery).
+        let grows = format!("{}@example.com", "İ".repeat(32));
+        assert!(grows.parse::<Address>().is_err());
+        let fits = addr(&format!("{}@example.com", "İ".repeat(21)));
+        assert_eq!(addr(&fits.normalized()).normalized(), fits.normalized());
+        assert_eq!(addr(&fits.to_string()), fits);
+        // A value that needs quoting counts with its quotes and escapes: 40 '"' are 82 octets
+        // written.
+        let domain: Domain = "example.com".parse().unwrap_or_else(|e| panic!("{e}"));
+        assert!(Address::new(&"\"".repeat(40), domain.clone()).is_err());
+        assert!(Address::new(&"\"".repeat(31), domain).is_ok());
     }
 
     #[test]

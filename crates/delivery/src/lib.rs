@@ -23,8 +23,8 @@
 //!    (including the authentication results) and classifier: a refusal ends delivery with
 //!    [`DeliveryError::Refused`] (nothing stored); otherwise `X-Spam-*`/`X-Virus-Scan` fields are
 //!    appended to the trace fields and Junk-bound accounts noted. Then **apply_quarantine**.
-//! 7. **store_message** — one blob, one row in each distinct account's INBOX (or Junk), one durable
-//!    transaction.
+//! 7. **store_message** — one blob, one row in each distinct account's INBOX (or Junk) with the IMAP
+//!    message cache, one durable transaction.
 //! 8. **log_delivery** — one log line per message.
 //!
 //! # Implementation notes
@@ -49,8 +49,9 @@
 //!   `user+tag`) gets one copy. A recipient is `Delivered` only if all its accounts got the message; a
 //!   failed recipient adds no copy of its own, so the sender's retry creates no duplicate for it.
 //! - **Offsets.** The parse covers the original data only; byte offsets into the stored message are the
-//!   parse's offsets plus the length of the added fields (`trace_fields + added_fields`). The IMAP caches
-//!   (`MessageMeta`) will need that shift; today they are left empty.
+//!   parse's offsets plus the length of the added fields (`trace_fields + added_fields`). The IMAP cache
+//!   (`MessageMeta`) is not derived from this parse: the summarizer set with
+//!   `Pipeline::with_message_cache` reads the stored bytes themselves.
 //! - **Trace fields are safe against client input.** HELO, rDNS name, TLS text and session id are
 //!   sanitised and bounded, lines are folded at whitespace (at most 78 characters except a single long
 //!   word, never over 998, RFC 5322 §2.1.1), and `for` names the recipient only when there is exactly

@@ -37,6 +37,8 @@ pub struct Pipeline {
     authenticator: Option<crate::auth::Authenticator>,
     /// DKIM keys for signing submissions and DSNs, and ARC sealing; empty signs nothing.
     dkim: crate::dkim::DkimSigners,
+    /// Computes the message cache stored with every local copy; `None` stores none.
+    summarize: Option<fn(&[u8]) -> MessageMeta>,
 }
 
 /// Everything the stages know about one message, built up stage by stage.
@@ -81,7 +83,17 @@ impl Pipeline {
             queue_wakeup: Arc::new(Notify::new()),
             authenticator: None,
             dkim: Default::default(),
+            summarize: None,
         }
+    }
+
+    /// Sets the function computing the message cache (`MessageMeta`: ENVELOPE, BODYSTRUCTURE and
+    /// header block for IMAP FETCH and SEARCH) stored with every local copy. IMAP owns its format
+    /// and lies above this crate, so the binary passes `tern_imap::message::summarize` in. Without
+    /// one no cache is stored and IMAP parses the blob instead.
+    pub fn with_message_cache(mut self, summarize: fn(&[u8]) -> MessageMeta) -> Pipeline {
+        self.summarize = Some(summarize);
+        self
     }
 
     /// Sets how long remote recipients stay queued before they expire with a DSN (default 5 days).
@@ -169,6 +181,7 @@ impl Pipeline {
         let bytes = ctx.message_bytes();
         let size = bytes.len();
         let mut looked_up_again = false;
+        let mut meta: Option<MessageMeta> = None;
         loop {
             let inboxes = targets::inboxes(&self.store, recipients, &ctx.junk).await?;
             let plan = targets::plan(recipients, &inboxes);
@@ -179,11 +192,14 @@ impl Pipeline {
                     size,
                 });
             }
+            if meta.is_none() && !plan.targets.is_empty() {
+                // Once per message: every local copy has the same bytes.
+                meta = Some(self.message_cache(&bytes).await);
+            }
             let delivery = Delivery {
                 bytes: bytes.clone(),
                 internal_date: date::unix_seconds(ctx.inbound.trace.received_at),
-                // The IMAP caches (ENVELOPE, BODYSTRUCTURE, headers) are defined by the IMAP work.
-                meta: MessageMeta::default(),
+                meta: meta.clone().unwrap_or_default(),
                 targets: plan.targets.clone(),
                 queue: self.queued(ctx, &plan, &bytes),
             };
@@ -208,7 +224,26 @@ impl Pipeline {
     }
 }
 
+/// Messages up to this size are summarised on the delivering task, larger ones on a blocking
+/// thread (the MIME scan reads every line).
+const SUMMARIZE_INLINE_MAX: usize = 256 * 1024;
+
 impl Pipeline {
+    /// The message cache of the stored bytes; empty without a summarizer (or if it panicked:
+    /// the cache only saves work, IMAP then parses the blob).
+    async fn message_cache(&self, bytes: &Bytes) -> MessageMeta {
+        let Some(summarize) = self.summarize else {
+            return MessageMeta::default();
+        };
+        if bytes.len() <= SUMMARIZE_INLINE_MAX {
+            return summarize(bytes);
+        }
+        let bytes = bytes.clone();
+        tokio::task::spawn_blocking(move || summarize(&bytes))
+            .await
+            .unwrap_or_default()
+    }
+
     /// The queue part of the store stage: the remote addresses of the plan, with the facts the SMTP
     /// client needs (RFC 6531 SMTPUTF8, RFC 6152 8BITMIME) and the expiry.
     fn queued(&self, ctx: &Context<'_>, plan: &Plan, bytes: &[u8]) -> Option<NewQueued> {

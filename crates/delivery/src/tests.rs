@@ -484,3 +484,41 @@ fn deliver_future_is_send_so_sessions_can_be_spawned() {
 }
 
 mod auth;
+
+/// A stand-in for IMAP's summarizer: records the octets it was given.
+fn fake_summary(raw: &[u8]) -> tern_store::MessageMeta {
+    tern_store::MessageMeta {
+        envelope: Some(raw.len().to_string().into_bytes()),
+        body_structure: None,
+        headers: Some(raw.to_vec()),
+    }
+}
+
+#[tokio::test]
+async fn every_local_copy_stores_the_message_cache_of_the_stored_bytes() {
+    let mut env = env().await;
+    env.pipeline = env.pipeline.clone().with_message_cache(fake_summary);
+    let rcpts = env.rcpts(&["alice@example.test", "bob@example.test"]).await;
+    env.pipeline
+        .deliver(inbound(InboundKind::Mx, rcpts, MESSAGE))
+        .await
+        .unwrap();
+    for user in ["alice@example.test", "bob@example.test"] {
+        let (bytes, _) = env.inbox(user).await.remove(0);
+        let account = env.directory.user(&addr(user)).await.unwrap().unwrap();
+        let inbox = env
+            .store
+            .mailbox_by_name(account.id, "INBOX")
+            .await
+            .unwrap()
+            .unwrap();
+        let uid = tern_store::Uid::new(1).unwrap();
+        let meta = env
+            .store
+            .message_meta(inbox.id, &[uid], tern_store::MetaParts::ALL)
+            .await
+            .unwrap();
+        // Computed over what IMAP serves: the trace fields included.
+        assert_eq!(meta, vec![(uid, fake_summary(&bytes))], "{user}");
+    }
+}

@@ -36,7 +36,13 @@
 //!   one `store.append` at a time: a store failure half-way leaves the earlier ones stored
 //!   (the store has no multi-message transaction yet).
 //! - SEARCH reads message content only for keys that need it (three-valued evaluation:
-//!   flags, dates, sizes and UIDs decide first); header and body keys scan the stored blob.
+//!   flags, dates, sizes and UIDs decide first, then the cached header block, then the blob).
+//! - **The message cache** (`message::summary`, stored per message row by `tern-store`) is
+//!   computed once when a message is stored (APPEND here, delivery through the pipeline's
+//!   summarizer) and answers ENVELOPE, BODY, BODYSTRUCTURE, BODY[HEADER…] and header SEARCH
+//!   without the blob; messages stored before it existed are parsed and their cache filled on
+//!   first use. FETCH and SEARCH read a mailbox a slice (`cmd::cache::SLICE`) at a time, the
+//!   next slice while answering this one; FLAGS-only FETCH never reads a blob.
 //! - Never logged: LOGIN passwords and SASL data (redacted types).
 #![forbid(unsafe_code)]
 

@@ -78,10 +78,6 @@ impl SelectedMailbox {
         self.uids.binary_search(&uid).ok().map(|i| i as u32 + 1)
     }
 
-    pub(crate) fn uid_at(&self, seq: u32) -> Option<Uid> {
-        self.uids.get((seq as usize).checked_sub(1)?).copied()
-    }
-
     /// A flag change this session made and reported itself; its bus echo is skipped.
     pub(crate) fn remember_own(&mut self, uid: Uid, modseq: ModSeq) {
         self.own.insert((uid, modseq.0));
@@ -297,7 +293,7 @@ impl SelectedMailbox {
             SeqOrUid::Value(v) => v.get(),
             SeqOrUid::Asterisk => count,
         };
-        let mut seqs = BTreeSet::new();
+        let mut ranges = Vec::with_capacity(items.len());
         for item in items {
             let (a, b, star) = match *item {
                 SequenceItem::Value(n) => (value(n), value(n), n == SeqOrUid::Asterisk),
@@ -315,11 +311,12 @@ impl SelectedMailbox {
             if hi > count {
                 return Err(CmdError::bad("Invalid message sequence number"));
             }
-            seqs.extend(lo..=hi);
+            // Sequence number n is index n - 1; 0 names no message.
+            ranges.push((lo.max(1) as usize - 1, hi as usize));
         }
-        Ok(seqs
-            .into_iter()
-            .filter_map(|s| self.uid_at(s).map(|u| (s, u)))
+        Ok(union(ranges)
+            .flat_map(|(start, end)| start..end)
+            .filter_map(|i| self.uids.get(i).map(|u| (i as u32 + 1, *u)))
             .collect())
     }
 
@@ -333,14 +330,15 @@ impl SelectedMailbox {
         let Some(max) = self.uids.last().map(|u| u.get()) else {
             return Vec::new();
         };
-        let mut idx = BTreeSet::new();
+        let mut ranges = Vec::with_capacity(items.len());
         for item in items {
             let (lo, hi) = uid_bounds(item, max);
             let start = self.uids.partition_point(|u| u.get() < lo);
             let end = self.uids.partition_point(|u| u.get() <= hi);
-            idx.extend(start..end);
+            ranges.push((start, end));
         }
-        idx.into_iter()
+        union(ranges)
+            .flat_map(|(start, end)| start..end)
             .filter_map(|i| self.uids.get(i).map(|u| (i as u32 + 1, *u)))
             .collect()
     }
@@ -367,6 +365,21 @@ impl SelectedMailbox {
             self.resolve_seqs(set)
         }
     }
+}
+
+/// The union of half-open index ranges as disjoint ranges in ascending order: a set like
+/// `1:*` names every message once without building a set of 50,000 numbers.
+fn union(mut ranges: Vec<(usize, usize)>) -> impl Iterator<Item = (usize, usize)> {
+    ranges.retain(|(start, end)| start < end);
+    ranges.sort_unstable();
+    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(ranges.len());
+    for (start, end) in ranges {
+        match merged.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => merged.push((start, end)),
+        }
+    }
+    merged.into_iter()
 }
 
 /// The inclusive bounds of one UID set element, `*` being `max`.

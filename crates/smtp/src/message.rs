@@ -66,10 +66,7 @@ impl DataText {
         while i < input.len() {
             if self.state == Position::Text {
                 // Most text is inside lines: copy up to the next CR at once.
-                let run = input[i..]
-                    .iter()
-                    .position(|&b| b == b'\r')
-                    .unwrap_or(input.len() - i);
+                let run = memchr::memchr(b'\r', &input[i..]).unwrap_or(input.len() - i);
                 push(&mut body, &input[i..i + run]);
                 i += run;
                 if i == input.len() {

@@ -308,7 +308,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             Input::Command
         };
         let limit = self.line_limit(sasl);
-        let Some(pos) = memchr_lf(&self.rbuf[self.scanned..]).map(|p| p + self.scanned) else {
+        let Some(pos) = memchr::memchr(b'\n', &self.rbuf[self.scanned..]).map(|p| p + self.scanned)
+        else {
             if self.rbuf.len() > limit {
                 // Limits are states, not growing buffers: drop the line as it arrives.
                 self.rbuf.clear();
@@ -396,7 +397,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 
     fn skip_line(&mut self) -> Step {
-        match memchr_lf(&self.rbuf) {
+        match memchr::memchr(b'\n', &self.rbuf) {
             Some(pos) => {
                 self.rbuf.advance(pos + 1);
                 self.command_started = Instant::now();
@@ -558,8 +559,4 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
         }
     }
-}
-
-fn memchr_lf(haystack: &[u8]) -> Option<usize> {
-    haystack.iter().position(|&b| b == b'\n')
 }

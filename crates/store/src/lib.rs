@@ -16,10 +16,13 @@
 //!   the target directory fsync'd — all before the COMMIT of the batch that references them.
 //! - **Group commit.** One writer thread owns the write connection. Mutating calls become jobs; the writer
 //!   takes one, gathers more for `group_commit_window` (at most 256), runs each in its own SAVEPOINT (a
-//!   failing job is rolled back alone and gets its own error), COMMITs once, then answers everyone. If the
-//!   COMMIT fails every caller of the batch gets an error. [`Store::stats`] counts commits and jobs.
-//! - **Reads** run on a small pool of read-only connections in `spawn_blocking`; multi-statement reads use
-//!   one read transaction (a consistent snapshot). No lock is held across an `.await`.
+//!   failing job is rolled back alone and gets its own error; a batch of one needs none), COMMITs once,
+//!   then answers everyone. If the COMMIT fails every caller of the batch gets an error.
+//!   [`Store::stats`] counts commits and jobs.
+//! - **Reads** use a pool of read-only connections. Scans and blob reads run in `spawn_blocking`;
+//!   lookups by key (a domain, an account, an alias, a mailbox, a sender list) run on the calling
+//!   thread, since they take microseconds and the hand-off to the blocking pool costs more. Multi-statement
+//!   reads use one read transaction (a consistent snapshot). No lock is held across an `.await`.
 //! - **UIDs** strictly increase per mailbox and are never reused: `uidnext` only grows and is allocated
 //!   inside the writing transaction. **UIDVALIDITY** comes from a store-wide counter seeded from the clock,
 //!   so it is unique and increasing even when a mailbox is deleted and recreated within one second.
@@ -32,6 +35,10 @@
 //!   number of message rows referencing the blob. At zero the row is deleted in the transaction and the file
 //!   unlinked after the COMMIT. On open, temp files and blob files without a row are removed (crash
 //!   leftovers); [`Store::check_integrity`] verifies all of the above.
+//! - **Message cache**: a message row has at most one cache row ([`MessageMeta`], opaque bytes), written
+//!   in the transaction that writes the message (delivery, APPEND, COPY/MOVE copy the source's) or later
+//!   by [`Store::fill_message_meta`], and deleted with the message row (foreign key, ON DELETE CASCADE).
+//!   It is a pure function of the blob's bytes, so it never needs updating.
 //! - **Change bus**: [`Change`]s are published only after the COMMIT that made them succeeded, never for a
 //!   rolled-back job. Per-account channels are created on first [`Store::subscribe`].
 //! - **Names**: domain names are lowercased; account and alias addresses get a lowercase domain part
@@ -68,8 +75,9 @@ pub use spam::{
 };
 pub use types::{
     Account, AccountId, Alias, Appended, BlobInfo, Changes, Delivery, Domain, DomainId, FlagOp,
-    FlagUpdate, Flags, Mailbox, MailboxId, MailboxStatus, MessageMeta, MessageRecord, ModSeq,
-    NewAccount, SpecialUse, StoreOptions, StoreStats, SystemFlags, Uid, UidValidity,
+    FlagUpdate, Flags, Mailbox, MailboxId, MailboxStatus, MessageFlags, MessageMeta, MessageRecord,
+    MetaParts, ModSeq, NewAccount, SpecialUse, StoreOptions, StoreStats, SystemFlags, Uid,
+    UidValidity,
 };
 
 use sqlite::SqliteBackend;
@@ -282,8 +290,8 @@ impl Store {
     // ---- messages ----
 
     /// Stores one message in every target mailbox in one transaction: the blob once (refcount = number of
-    /// targets, plus one if queued), one row per target, and — with `delivery.queue` — the outbound queue
-    /// rows for its remote recipients. All or nothing: an unknown target fails the whole delivery.
+    /// targets, plus one if queued), one row per target (with `delivery.meta` as its cache unless empty),
+    /// and — with `delivery.queue` — the outbound queue rows for its remote recipients. All or nothing: an unknown target fails the whole delivery.
     pub async fn deliver(&self, delivery: Delivery) -> Result<Vec<Appended>> {
         backend!(self.deliver(delivery))
     }
@@ -332,9 +340,55 @@ impl Store {
         backend!(self.messages(mailbox))
     }
 
+    /// The messages of `mailbox` among `uids` (ascending) that still exist, in UID order (NotFound for
+    /// an unknown mailbox). One read; a long list is served by one scan of the UID range, so FETCH
+    /// can read a large mailbox a slice at a time.
+    pub async fn messages_in(
+        &self,
+        mailbox: MailboxId,
+        uids: &[Uid],
+    ) -> Result<Vec<MessageRecord>> {
+        backend!(self.messages_in(mailbox, uids))
+    }
+
+    /// [`Store::messages_in`] with only the UID, flags and mod-sequence of each message: what
+    /// `FETCH 1:* (FLAGS)` needs, read at half the cost.
+    pub async fn message_flags_in(
+        &self,
+        mailbox: MailboxId,
+        uids: &[Uid],
+    ) -> Result<Vec<MessageFlags>> {
+        backend!(self.message_flags_in(mailbox, uids))
+    }
+
     /// One message.
     pub async fn message(&self, mailbox: MailboxId, uid: Uid) -> Result<Option<MessageRecord>> {
         backend!(self.message(mailbox, uid))
+    }
+
+    /// The cached parse ([`MessageMeta`]) of the messages of `mailbox` among `uids` (ascending), in
+    /// UID order, reading only `parts` (the others are `None`). Messages stored without a cache
+    /// (before it existed, or by a caller that passed none) are left out; unknown UIDs too. One read
+    /// transaction; a long list is served by one scan of the UID range.
+    pub async fn message_meta(
+        &self,
+        mailbox: MailboxId,
+        uids: &[Uid],
+        parts: MetaParts,
+    ) -> Result<Vec<(Uid, MessageMeta)>> {
+        backend!(self.message_meta(mailbox, uids, parts))
+    }
+
+    /// Stores the cache of messages that have none (computed later from their blob, e.g. for
+    /// messages stored before the cache existed). Existing caches are kept and expunged messages
+    /// are skipped; not a change clients see (no mod-sequence, nothing on the change bus).
+    /// Returns how many caches were added.
+    pub async fn fill_message_meta(
+        &self,
+        mailbox: MailboxId,
+        entries: Vec<(Uid, MessageMeta)>,
+    ) -> Result<usize> {
+        backend!(self.fill_message_meta(mailbox, entries))
     }
 
     /// IMAP STORE with RFC 7162 CONDSTORE semantics: a message whose modseq exceeds `unchanged_since` is
@@ -364,7 +418,7 @@ impl Store {
         backend!(self.remove_messages(mailbox, uids))
     }
 
-    /// Copies messages (sharing blobs) and returns (source UID, new UID) pairs in source UID order
+    /// Copies messages (sharing blobs and copying their caches) and returns (source UID, new UID) pairs in source UID order
     /// (RFC 4315 COPYUID). Unknown UIDs are ignored.
     pub async fn copy(
         &self,

@@ -444,15 +444,53 @@ pub enum FlagOp {
     Replace,
 }
 
-/// Opaque per-message caches (ENVELOPE, BODYSTRUCTURE, header block) filled by the delivery crate.
+/// The cached parse of one message, computed once when the message is stored so that FETCH
+/// ENVELOPE/BODYSTRUCTURE and header SEARCH need not read and parse the blob.
+///
+/// The store keeps the three parts as opaque byte strings: their encoding belongs to the IMAP
+/// crate, which computes them (and, for messages stored without them, fills them in later with
+/// [`crate::Store::fill_message_meta`]). `None` means "not cached": readers fall back to the blob.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MessageMeta {
     /// Cached ENVELOPE.
     pub envelope: Option<Vec<u8>>,
     /// Cached BODYSTRUCTURE.
     pub body_structure: Option<Vec<u8>>,
-    /// Cached header block.
+    /// Cached top-level header block.
     pub headers: Option<Vec<u8>>,
+}
+
+impl MessageMeta {
+    /// Whether no part is cached.
+    pub fn is_empty(&self) -> bool {
+        self.envelope.is_none() && self.body_structure.is_none() && self.headers.is_none()
+    }
+}
+
+/// Which parts of [`MessageMeta`] [`crate::Store::message_meta`] reads; the others come back
+/// `None` without being read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MetaParts {
+    /// [`MessageMeta::envelope`].
+    pub envelope: bool,
+    /// [`MessageMeta::body_structure`].
+    pub body_structure: bool,
+    /// [`MessageMeta::headers`].
+    pub headers: bool,
+}
+
+impl MetaParts {
+    /// Every part.
+    pub const ALL: MetaParts = MetaParts {
+        envelope: true,
+        body_structure: true,
+        headers: true,
+    };
+
+    /// Whether no part is asked for.
+    pub fn is_empty(self) -> bool {
+        !(self.envelope || self.body_structure || self.headers)
+    }
 }
 
 /// A message row: one message in one mailbox.
@@ -472,8 +510,17 @@ pub struct MessageRecord {
     pub size: u64,
     /// Content (shared between copies).
     pub blob: BlobId,
-    /// Cached parse results.
-    pub meta: MessageMeta,
+}
+
+/// The flags of a message row and their mod-sequence ([`crate::Store::message_flags_in`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageFlags {
+    /// UID.
+    pub uid: Uid,
+    /// Mod-sequence of the last change.
+    pub modseq: ModSeq,
+    /// Flags.
+    pub flags: Flags,
 }
 
 /// Input of [`crate::Store::deliver`]: one message for one or more mailboxes.
@@ -483,7 +530,7 @@ pub struct Delivery {
     pub bytes: Bytes,
     /// INTERNALDATE, unix seconds.
     pub internal_date: i64,
-    /// Cached parse results (copied to every target).
+    /// Cached parse results (stored with every target's row; empty stores none).
     pub meta: MessageMeta,
     /// Target mailboxes with the initial flags of each copy.
     pub targets: Vec<(MailboxId, Flags)>,

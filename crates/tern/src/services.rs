@@ -26,7 +26,9 @@ impl Services {
     ) -> anyhow::Result<Self> {
         let pipeline =
             tern_delivery::Pipeline::new(store.clone(), directory.clone(), config.hostname.clone())
-                .with_queue_expiry(config.outbound.expire);
+                .with_queue_expiry(config.outbound.expire)
+                // Every stored message gets the cache IMAP FETCH and SEARCH read.
+                .with_message_cache(tern_imap::message::summarize);
         let filter = filter(config, store);
         let pipeline = pipeline.with_filter(filter.clone());
         let pipeline = mail_auth(config, pipeline)?;

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde_json::Value;
-use support::wire::Wire;
+use support::wire::{Wire, connection_burst};
 use support::{PASSWORD, TestServer, python};
 
 const ALICE_MESSAGE: &[u8] = b"From: a@example.org\r\nSubject: alice-1\r\n\r\nhello alice\r\n";
@@ -641,16 +641,7 @@ fn a_connection_flood_from_one_address_gets_bye_and_others_are_served() {
     // Implicit TLS: no text, just the close.
     let mut wire = Wire::connect(server.addr("imaps"));
     assert!(wire.expect_close(Duration::from_secs(5)).is_empty());
-    let burst: Vec<_> = (0..4)
-        .map(|_| {
-            let addr = server.addr("imap");
-            thread::spawn(move || {
-                for _ in 0..100 {
-                    drop(std::net::TcpStream::connect(addr));
-                }
-            })
-        })
-        .collect();
+    let burst = connection_burst(server.addr("imap"), 4, 100);
     let other = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
     let mut wire = Wire::connect_from(other, server.addr("imap"));
     assert!(wire.line().starts_with("* OK [CAPABILITY "));

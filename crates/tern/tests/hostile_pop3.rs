@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde_json::Value;
-use support::wire::Wire;
+use support::wire::{Wire, connection_burst};
 use support::{PASSWORD, TestServer, python};
 
 const FIRST: &[u8] = b"From: a@example.org\r\nSubject: one\r\n\r\nfirst\r\n";
@@ -398,16 +398,7 @@ fn a_connection_flood_from_one_address_gets_sys_temp_and_others_are_served() {
     );
     let mut wire = Wire::connect(server.addr("pop3s"));
     assert!(wire.expect_close(Duration::from_secs(5)).is_empty());
-    let burst: Vec<_> = (0..4)
-        .map(|_| {
-            let addr = server.addr("pop3");
-            thread::spawn(move || {
-                for _ in 0..100 {
-                    drop(std::net::TcpStream::connect(addr));
-                }
-            })
-        })
-        .collect();
+    let burst = connection_burst(server.addr("pop3"), 4, 100);
     let other = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
     let mut wire = Wire::connect_from(other, server.addr("pop3"));
     assert_eq!(wire.line(), "+OK mail.example.test POP3 ready");

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde_json::Value;
-use support::wire::Wire;
+use support::wire::{Wire, connection_burst};
 use support::{PASSWORD, TestServer, python};
 
 fn server_with(extra_toml: &str) -> TestServer {
@@ -65,9 +65,8 @@ fn message(subject: &str) -> String {
     format!("From: a@example.org\r\nSubject: {subject}\r\n\r\nbody of {subject}\r\n")
 }
 
-/// A normal client delivers one message to alice over MX; asserts every reply.
-fn deliver(server: &TestServer, subject: &str) {
-    let mut wire = greeted(server, "smtp");
+/// MAIL FROM a@example.org, RCPT TO alice, DATA; asserts each reply.
+fn start_data(wire: &mut Wire) {
     assert_eq!(
         wire.smtp("MAIL FROM:<a@example.org>"),
         "250 2.1.0 Sender OK"
@@ -80,6 +79,12 @@ fn deliver(server: &TestServer, subject: &str) {
         wire.smtp("DATA"),
         "354 Start mail input; end with <CRLF>.<CRLF>"
     );
+}
+
+/// A normal client delivers one message to alice over MX; asserts every reply.
+fn deliver(server: &TestServer, subject: &str) {
+    let mut wire = greeted(server, "smtp");
+    start_data(&mut wire);
     let reply = wire.smtp(&format!("{}.", message(subject)));
     assert!(reply.starts_with("250 2.0.0 Message accepted"), "{reply}");
     assert_eq!(
@@ -256,18 +261,7 @@ fn open_relay_variants_are_refused_at_rcpt() {
 /// second transaction; the server must see one message with a bare CR or LF and refuse it.
 fn smuggle(server: &TestServer, ending: &[u8], split: Option<usize>) -> Vec<String> {
     let mut wire = greeted(server, "smtp");
-    assert_eq!(
-        wire.smtp("MAIL FROM:<a@example.org>"),
-        "250 2.1.0 Sender OK"
-    );
-    assert_eq!(
-        wire.smtp("RCPT TO:<alice@example.test>"),
-        "250 2.1.5 Recipient OK"
-    );
-    assert_eq!(
-        wire.smtp("DATA"),
-        "354 Start mail input; end with <CRLF>.<CRLF>"
-    );
+    start_data(&mut wire);
     let mut text = b"Subject: first\r\n\r\nhello".to_vec();
     text.extend_from_slice(ending);
     text.extend_from_slice(
@@ -524,18 +518,7 @@ fn oversized_input_gets_the_right_code_and_the_session_survives() {
         "552 5.3.4 Message size exceeds fixed maximum message size"
     );
     // A DATA message over the limit is read to its end and refused.
-    assert_eq!(
-        wire.smtp("MAIL FROM:<a@example.org>"),
-        "250 2.1.0 Sender OK"
-    );
-    assert_eq!(
-        wire.smtp("RCPT TO:<alice@example.test>"),
-        "250 2.1.5 Recipient OK"
-    );
-    assert_eq!(
-        wire.smtp("DATA"),
-        "354 Start mail input; end with <CRLF>.<CRLF>"
-    );
+    start_data(&mut wire);
     let mut big = b"Subject: too big\r\n\r\n".to_vec();
     let line = [b'y'; 98];
     while big.len() < 1_500_000 {
@@ -670,18 +653,7 @@ fn invalid_utf8_in_commands_is_refused_or_made_harmless() {
     // never reaches the stored Received: header as raw bytes.
     wire.send(b"EHLO \xff\xfe\x01evil\r\n");
     assert!(wire.smtp_reply().last().expect("reply").starts_with("250 "));
-    assert_eq!(
-        wire.smtp("MAIL FROM:<a@example.org>"),
-        "250 2.1.0 Sender OK"
-    );
-    assert_eq!(
-        wire.smtp("RCPT TO:<alice@example.test>"),
-        "250 2.1.5 Recipient OK"
-    );
-    assert_eq!(
-        wire.smtp("DATA"),
-        "354 Start mail input; end with <CRLF>.<CRLF>"
-    );
+    start_data(&mut wire);
     let reply = wire.smtp(&format!("{}.", message("odd helo")));
     assert!(reply.starts_with("250 2.0.0 "), "{reply}");
     let stored = maildrop(&server, "alice");
@@ -920,18 +892,7 @@ fn a_connection_flood_from_one_address_gets_421_and_others_are_served() {
     let mut wire = Wire::connect(server.addr("submissions"));
     assert!(wire.expect_close(Duration::from_secs(5)).is_empty());
     // A burst of connections that are refused or dropped at once.
-    let burst: Vec<thread::JoinHandle<()>> = (0..4)
-        .map(|_| {
-            let addr = server.addr("smtp");
-            thread::spawn(move || {
-                for _ in 0..100 {
-                    if let Ok(s) = std::net::TcpStream::connect(addr) {
-                        drop(s);
-                    }
-                }
-            })
-        })
-        .collect();
+    let burst = connection_burst(server.addr("smtp"), 4, 100);
     // Meanwhile another client address is served normally.
     let other = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
     let mut wire = Wire::connect_from(other, server.addr("smtp"));

@@ -1,6 +1,7 @@
 //! APPEND (RFC 9051 §6.3.12), MULTIAPPEND (RFC 3502), APPENDUID (RFC 4315), APPENDLIMIT
 //! (RFC 7889).
 
+use bytes::Bytes;
 use tern_proto::imap::{AppendMessage, Code, Mailbox as WireMailbox, SequenceSet};
 use tern_store::MessageMeta;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -44,9 +45,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         let mut uids = Vec::with_capacity(prepared.len());
         for (content, flags, date) in prepared {
-            let appended = store
-                .append(dest.id, content, flags, date, MessageMeta::default())
-                .await?;
+            let meta = summarize(content.clone()).await?;
+            let appended = store.append(dest.id, content, flags, date, meta).await?;
             uids.push(appended.uid.get());
         }
         match SequenceSet::from_ids(uids) {
@@ -57,4 +57,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             None => done("APPEND completed"),
         }
     }
+}
+
+/// Messages up to this size are summarised on the session's task; larger ones on a blocking
+/// thread, as the MIME scan reads every line.
+const SUMMARIZE_INLINE_MAX: usize = 256 * 1024;
+
+/// The message cache of a message being appended (`message::summary`), computed once here so
+/// that FETCH and SEARCH never parse it again.
+async fn summarize(content: Bytes) -> Result<MessageMeta, CmdError> {
+    if content.len() <= SUMMARIZE_INLINE_MAX {
+        return Ok(crate::message::summarize(&content));
+    }
+    tokio::task::spawn_blocking(move || crate::message::summarize(&content))
+        .await
+        .map_err(|e| CmdError::Temporary(format!("summarizing the message failed: {e}")))
 }

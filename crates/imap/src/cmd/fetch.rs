@@ -5,44 +5,27 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 use tern_proto::imap::{
-    Code, Data, FetchCommand, FetchData, FetchItem, FetchItems, ModSeq as WireModSeq, Response,
-    Section, SectionText, SequenceSet,
+    Data, FetchCommand, FetchData, FetchItem, FetchItems, ModSeq as WireModSeq, Response,
+    SequenceSet,
 };
 use tern_store::{
-    FlagOp, Flags, MailboxId, MessageRecord, ModSeq, Store, StoreError, SystemFlags, Uid,
+    BlobId, FlagOp, Flags, MailboxId, MessageMeta, MessageRecord, ModSeq, Store, StoreError,
+    SystemFlags, Uid,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::cache::{CacheFill, SLICE, read_slice};
+use super::fetch_items::{ItemError, Needs, Source, fetch_item};
 use super::{flags_to_wire, wire_seq, wire_uid};
-use crate::dates;
 use crate::error::CmdError;
-use crate::message::{ParsedMessage, apply_partial};
+use crate::message::{ParsedMessage, summary_of};
 use crate::selected::set_contains;
 use crate::session::{CmdResult, Session, done};
 use crate::state::State;
 
-/// Below this many messages records are read one by one, above it the whole mailbox at once.
-const BULK: usize = 16;
-
-/// The records of `uids` (ascending) that still exist.
-pub(crate) async fn records_for(
-    store: &Store,
-    mailbox: MailboxId,
-    uids: &[Uid],
-) -> Result<Vec<MessageRecord>, StoreError> {
-    if uids.len() <= BULK {
-        let mut out = Vec::with_capacity(uids.len());
-        for uid in uids {
-            if let Some(rec) = store.message(mailbox, *uid).await? {
-                out.push(rec);
-            }
-        }
-        return Ok(out);
-    }
-    let mut all = store.messages(mailbox).await?;
-    all.retain(|r| uids.binary_search(&r.uid).is_ok());
-    Ok(all)
-}
+/// Blobs read per store call, and the bytes after which a batch stops growing.
+const BLOB_BATCH: usize = 64;
+const BLOB_BATCH_BYTES: u64 = 8 << 20;
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     pub(crate) async fn fetch(&mut self, cmd: FetchCommand) -> CmdResult {
@@ -83,15 +66,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 }));
             }
         }
-        let uids: Vec<Uid> = targets.iter().map(|(_, u)| *u).collect();
-        let mut records = records_for(&store, id, &uids).await?;
-        if let Some(since) = changed_since {
-            records.retain(|r| r.modseq.0 > since);
+        if items
+            .iter()
+            .all(|i| matches!(i, FetchItem::Flags | FetchItem::Uid | FetchItem::ModSeq))
+        {
+            self.fetch_flags(id, &items, &targets, cmd.uid, changed_since)
+                .await?;
+            return done("FETCH completed");
         }
+        let mut uids: Vec<Uid> = targets.iter().map(|(_, u)| *u).collect();
         let sets_seen = !read_only && items.iter().any(sets_seen);
         let mut seen_now: HashMap<Uid, (Flags, ModSeq)> = HashMap::new();
         if sets_seen {
             // RFC 9051 §6.4.5: BODY[...] (not PEEK) sets \Seen; the FETCH then reports FLAGS.
+            // Settled for every message before the answer is streamed.
+            let mut records = store.messages_in(id, &uids).await?;
+            if let Some(since) = changed_since {
+                records.retain(|r| r.modseq.0 > since);
+            }
+            uids = records.iter().map(|r| r.uid).collect();
             let unseen: Vec<Uid> = records
                 .iter()
                 .filter(|r| !r.flags.system.contains(SystemFlags::SEEN))
@@ -112,47 +105,164 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 mailbox.remember_own(*uid, *modseq);
             }
         }
-        let needs_body = items.iter().any(needs_body);
-        let seq_of: HashMap<Uid, u32> = targets.iter().map(|(s, u)| (*u, *s)).collect();
-        for mut rec in records {
-            let Some(&seq) = seq_of.get(&rec.uid) else {
-                continue;
+        let needs = Needs::of(&items);
+        let mut fill = CacheFill::new(id);
+        // Records and targets both ascend by UID (records are a subset): walk them together.
+        let mut seqs = targets.iter().peekable();
+        // One slice in flight ahead: the store's threads read it while this one is answered.
+        let chunks: Vec<&[Uid]> = uids.chunks(SLICE).collect();
+        let mut next = chunks
+            .first()
+            .map(|uids| read_slice(&store, id, uids, needs.parts));
+        for i in 0..chunks.len() {
+            let Some(read) = next.take() else {
+                break;
             };
-            let flags_changed = seen_now.remove(&rec.uid).map(|(flags, modseq)| {
-                rec.flags = flags;
-                rec.modseq = modseq;
-            });
-            let blob = if needs_body {
-                Some(store.read_blob(&rec.blob).await?)
+            let (mut chunk, metas) = read
+                .await
+                .map_err(|e| CmdError::Temporary(format!("read task failed: {e}")))??;
+            next = chunks
+                .get(i + 1)
+                .map(|uids| read_slice(&store, id, uids, needs.parts));
+            if let (Some(since), false) = (changed_since, sets_seen) {
+                chunk.retain(|r| r.modseq.0 > since);
+            }
+            // Aligned with `chunk` (empty when no item needs the cache).
+            let metas: Vec<Option<MessageMeta>> = if metas.is_empty() {
+                Vec::new()
             } else {
-                None
+                let mut metas = metas.into_iter().peekable();
+                chunk
+                    .iter()
+                    .map(|r| {
+                        while metas.next_if(|(u, _)| *u < r.uid).is_some() {}
+                        metas.next_if(|(u, _)| *u == r.uid).map(|(_, m)| m)
+                    })
+                    .collect()
             };
-            let mut out = Vec::with_capacity(items.len() + 2);
-            if cmd.uid {
-                out.push(FetchData::Uid(wire_uid(rec.uid)));
-            }
-            for item in &items {
-                if let Some(data) = fetch_item(item, &rec, blob.as_ref(), cmd.uid)? {
-                    out.push(data);
+            // Aligned with `chunk` too (empty when no message needs its blob).
+            let mut blobs = read_blobs(&store, &chunk, &metas, needs).await?;
+            for (j, rec) in chunk.iter_mut().enumerate() {
+                while seqs.next_if(|(_, u)| *u < rec.uid).is_some() {}
+                let Some(&(seq, _)) = seqs.next_if(|(_, u)| *u == rec.uid) else {
+                    continue;
+                };
+                let meta = metas.get(j).and_then(Option::as_ref);
+                let mut blob = blobs.get_mut(j).and_then(Option::take);
+                let flags_changed = if seen_now.is_empty() {
+                    None
+                } else {
+                    seen_now.remove(&rec.uid).map(|(flags, modseq)| {
+                        rec.flags = flags;
+                        rec.modseq = modseq;
+                    })
+                };
+                let mut out = Vec::with_capacity(items.len() + 2);
+                if cmd.uid {
+                    out.push(FetchData::Uid(wire_uid(rec.uid)));
                 }
+                let filled = loop {
+                    let source = (meta, blob.as_ref());
+                    match message_items(&items, rec, source, needs, cmd.uid, &mut out) {
+                        Ok(filled) => break filled,
+                        // A cache part could not be read: the blob answers instead.
+                        Err(ItemError::NeedBlob) if blob.is_none() => {
+                            out.truncate(usize::from(cmd.uid));
+                            blob = Some(store.read_blob(&rec.blob).await?);
+                        }
+                        Err(ItemError::NeedBlob) => {
+                            return Err(CmdError::Temporary("message content not loaded".into()));
+                        }
+                        Err(ItemError::Cmd(e)) => return Err(e),
+                    }
+                };
+                if let Some(meta) = filled {
+                    fill.push(&store, rec.uid, meta).await;
+                }
+                if flags_changed.is_some() && !items.contains(&FetchItem::Flags) {
+                    out.push(FetchData::Flags(flags_to_wire(&rec.flags)));
+                }
+                // RFC 7162 §3.1.4.1: CHANGEDSINCE implies MODSEQ; so does an implicit \Seen
+                // once CONDSTORE is on.
+                if (changed_since.is_some() || (flags_changed.is_some() && self.enabled.condstore))
+                    && !items.contains(&FetchItem::ModSeq)
+                {
+                    out.push(FetchData::ModSeq(WireModSeq(rec.modseq.0)));
+                }
+                self.out.send(&Response::Data(Data::Fetch {
+                    seq: wire_seq(seq),
+                    items: out,
+                }));
+                self.flush_if_big().await?;
             }
-            if flags_changed.is_some() && !items.contains(&FetchItem::Flags) {
-                out.push(FetchData::Flags(flags_to_wire(&rec.flags)));
-            }
-            // RFC 7162 §3.1.4.1: CHANGEDSINCE implies MODSEQ; so does an implicit \Seen
-            // once CONDSTORE is on.
-            if (changed_since.is_some() || (flags_changed.is_some() && self.enabled.condstore))
-                && !items.contains(&FetchItem::ModSeq)
-            {
-                out.push(FetchData::ModSeq(WireModSeq(rec.modseq.0)));
-            }
-            self.out.send(&Response::Data(Data::Fetch {
-                seq: wire_seq(seq),
-                items: out,
-            }));
-            self.flush_if_big().await?;
         }
+        fill.flush(&store).await;
         done("FETCH completed")
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
+    /// FETCH of FLAGS, UID and MODSEQ only — a client's resync, typically `UID FETCH 1:*
+    /// (FLAGS)` — from the flag columns of the message rows: no blob, no cache row, a slice
+    /// read ahead while this one is written. The same responses as the general path.
+    async fn fetch_flags(
+        &mut self,
+        mailbox: MailboxId,
+        items: &[FetchItem],
+        targets: &[(u32, Uid)],
+        uid_command: bool,
+        changed_since: Option<u64>,
+    ) -> Result<(), CmdError> {
+        let store = self.ctx.store.clone();
+        let uids: Vec<Uid> = targets.iter().map(|(_, u)| *u).collect();
+        let read = |uids: &[Uid]| {
+            let (store, uids) = (store.clone(), uids.to_vec());
+            tokio::spawn(async move { store.message_flags_in(mailbox, &uids).await })
+        };
+        let slices: Vec<&[Uid]> = uids.chunks(SLICE).collect();
+        let mut next = slices.first().map(|uids| read(uids));
+        // Rows and targets both ascend by UID (rows are a subset): walk them together.
+        let mut seqs = targets.iter().peekable();
+        for i in 0..slices.len() {
+            let Some(reading) = next.take() else {
+                break;
+            };
+            let rows = reading
+                .await
+                .map_err(|e| CmdError::Temporary(format!("read task failed: {e}")))??;
+            next = slices.get(i + 1).map(|uids| read(uids));
+            for m in rows {
+                if changed_since.is_some_and(|since| m.modseq.0 <= since) {
+                    continue;
+                }
+                while seqs.next_if(|(_, u)| *u < m.uid).is_some() {}
+                let Some(&(seq, _)) = seqs.next_if(|(_, u)| *u == m.uid) else {
+                    continue;
+                };
+                let mut out = Vec::with_capacity(items.len() + 2);
+                if uid_command {
+                    out.push(FetchData::Uid(wire_uid(m.uid)));
+                }
+                for item in items {
+                    match item {
+                        FetchItem::Flags => out.push(FetchData::Flags(flags_to_wire(&m.flags))),
+                        FetchItem::Uid if !uid_command => out.push(FetchData::Uid(wire_uid(m.uid))),
+                        FetchItem::ModSeq => out.push(FetchData::ModSeq(WireModSeq(m.modseq.0))),
+                        _ => {}
+                    }
+                }
+                // RFC 7162 §3.1.4.1: CHANGEDSINCE implies MODSEQ.
+                if changed_since.is_some() && !items.contains(&FetchItem::ModSeq) {
+                    out.push(FetchData::ModSeq(WireModSeq(m.modseq.0)));
+                }
+                self.out.send(&Response::Data(Data::Fetch {
+                    seq: wire_seq(seq),
+                    items: out,
+                }));
+                self.flush_if_big().await?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -166,108 +276,71 @@ fn sets_seen(item: &FetchItem) -> bool {
     )
 }
 
-fn needs_body(item: &FetchItem) -> bool {
-    !matches!(
-        item,
-        FetchItem::Flags
-            | FetchItem::InternalDate
-            | FetchItem::Rfc822Size
-            | FetchItem::Uid
-            | FetchItem::ModSeq
-    )
+/// The items of one message from its cache row and blob, appended to `out`. A message
+/// without a cache row whose blob was read for a cached part gets its cache computed here
+/// (returned for the store) and answered from it.
+fn message_items(
+    items: &[FetchItem],
+    rec: &MessageRecord,
+    (meta, blob): (Option<&MessageMeta>, Option<&Bytes>),
+    needs: Needs,
+    uid_command: bool,
+    out: &mut Vec<FetchData>,
+) -> Result<Option<MessageMeta>, ItemError> {
+    let parsed = blob.map(|b| ParsedMessage::parse(b));
+    let filled = match (meta, &parsed) {
+        (None, Some(parsed)) if !needs.parts.is_empty() => Some(summary_of(parsed)),
+        _ => None,
+    };
+    let source = Source {
+        meta: meta.or(filled.as_ref()),
+        raw: blob,
+        parsed: parsed.as_ref(),
+    };
+    for item in items {
+        out.extend(fetch_item(item, rec, &source, uid_command)?);
+    }
+    Ok(filled)
 }
 
-/// One data item of one message; `None` when it is already in the response (UID).
-fn fetch_item(
-    item: &FetchItem,
-    rec: &MessageRecord,
-    blob: Option<&Bytes>,
-    uid_command: bool,
-) -> Result<Option<FetchData>, CmdError> {
-    let raw = || {
-        blob.cloned()
-            .ok_or_else(|| CmdError::Temporary("message content not loaded".into()))
-    };
-    let section = |s: &Section| -> Result<Option<Bytes>, CmdError> {
-        let raw = raw()?;
-        if s.part.is_empty() && s.text.is_none() {
-            return Ok(Some(raw));
+/// The blobs the messages of `chunk` need (`None` for those that need none), read a batch
+/// at a time.
+async fn read_blobs(
+    store: &Store,
+    chunk: &[MessageRecord],
+    metas: &[Option<MessageMeta>],
+    needs: Needs,
+) -> Result<Vec<Option<Bytes>>, StoreError> {
+    let wanted: Vec<usize> = (0..chunk.len())
+        .filter(|&i| needs.blob_for(metas.get(i).and_then(Option::as_ref)))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut out: Vec<Option<Bytes>> = vec![None; chunk.len()];
+    let mut start = 0;
+    while start < wanted.len() {
+        // Bounded by count and bytes, so large messages are not all held at once.
+        let mut end = start;
+        let mut bytes = 0u64;
+        while let Some(&i) = wanted.get(end) {
+            if end > start && (end - start >= BLOB_BATCH || bytes >= BLOB_BATCH_BYTES) {
+                break;
+            }
+            bytes += chunk.get(i).map_or(0, |r| r.size);
+            end += 1;
         }
-        Ok(ParsedMessage::parse(&raw).section(s).map(Bytes::from))
-    };
-    Ok(Some(match item {
-        FetchItem::Flags => FetchData::Flags(flags_to_wire(&rec.flags)),
-        FetchItem::InternalDate => FetchData::InternalDate(dates::to_date_time(rec.internal_date)),
-        FetchItem::Rfc822Size => FetchData::Rfc822Size(rec.size),
-        FetchItem::Uid if uid_command => return Ok(None),
-        FetchItem::Uid => FetchData::Uid(wire_uid(rec.uid)),
-        FetchItem::ModSeq => FetchData::ModSeq(WireModSeq(rec.modseq.0)),
-        FetchItem::Envelope => {
-            FetchData::Envelope(Box::new(ParsedMessage::parse(&raw()?).envelope()))
-        }
-        FetchItem::Body => FetchData::Body(Box::new(
-            ParsedMessage::parse(&raw()?).body_structure(false),
-        )),
-        FetchItem::BodyStructure => {
-            FetchData::BodyStructure(Box::new(ParsedMessage::parse(&raw()?).body_structure(true)))
-        }
-        FetchItem::Rfc822 => FetchData::Rfc822(Some(raw()?)),
-        FetchItem::Rfc822Header => FetchData::Rfc822Header(section(&Section {
-            part: Vec::new(),
-            text: Some(SectionText::Header),
-        })?),
-        FetchItem::Rfc822Text => FetchData::Rfc822Text(section(&Section {
-            part: Vec::new(),
-            text: Some(SectionText::Text),
-        })?),
-        FetchItem::BodySection {
-            section: s,
-            partial,
-            ..
-        } => {
-            let data = section(s)?;
-            let (origin, data) = match partial {
-                Some(p) => (
-                    Some(p.offset),
-                    data.map(|d| {
-                        Bytes::copy_from_slice(apply_partial(&d, p.offset, Some(p.length.get())))
-                    }),
-                ),
-                None => (None, data),
-            };
-            FetchData::BodySection {
-                section: s.clone(),
-                origin,
-                data,
+        let batch = wanted.get(start..end).unwrap_or_default();
+        let ids: Vec<BlobId> = batch
+            .iter()
+            .filter_map(|&i| chunk.get(i).map(|r| r.blob.clone()))
+            .collect();
+        for (&i, blob) in batch.iter().zip(store.read_blobs(&ids).await?) {
+            if let Some(slot) = out.get_mut(i) {
+                *slot = Some(blob?);
             }
         }
-        FetchItem::Binary { part, partial, .. } => {
-            let raw = raw()?;
-            let data = ParsedMessage::parse(&raw)
-                .binary(part)
-                .map_err(|e| CmdError::no(Code::UnknownCte, e.to_string()))?;
-            let (origin, data) = match partial {
-                Some(p) => (
-                    Some(p.offset),
-                    data.map(|d| apply_partial(&d, p.offset, Some(p.length.get())).to_vec()),
-                ),
-                None => (None, data),
-            };
-            FetchData::Binary {
-                part: part.clone(),
-                origin,
-                data: data.map(Bytes::from),
-            }
-        }
-        FetchItem::BinarySize { part } => {
-            let raw = raw()?;
-            let size = ParsedMessage::parse(&raw)
-                .binary_size(part)
-                .map_err(|e| CmdError::no(Code::UnknownCte, e.to_string()))?;
-            FetchData::BinarySize {
-                part: part.clone(),
-                size: size.unwrap_or(0),
-            }
-        }
-    }))
+        start = end;
+    }
+    Ok(out)
 }

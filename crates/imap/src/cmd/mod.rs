@@ -2,8 +2,10 @@
 
 mod append;
 mod auth;
+mod cache;
 mod copy;
 mod fetch;
+mod fetch_items;
 mod learn;
 mod mailbox;
 mod search;
@@ -18,7 +20,10 @@ use crate::names;
 
 /// The store's flags as sent in FETCH (never `\Recent`: see the crate notes).
 pub(crate) fn flags_to_wire(flags: &Flags) -> Vec<FlagFetch> {
-    let mut out = Vec::with_capacity(flags.keywords.len() + 2);
+    // Exact, so that a message without flags (the common case in FETCH 1:* FLAGS) costs no
+    // allocation.
+    let system = flags.system.bits().count_ones() as usize;
+    let mut out = Vec::with_capacity(system + flags.keywords.len());
     for (bit, flag) in [
         (SystemFlags::SEEN, Flag::Seen),
         (SystemFlags::ANSWERED, Flag::Answered),

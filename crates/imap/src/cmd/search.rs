@@ -1,18 +1,20 @@
 //! SEARCH and UID SEARCH (RFC 9051 §6.4.4), ESEARCH (RFC 4731 / §7.3.4), SEARCHRES (RFC
 //! 5182), MODSEQ (RFC 7162 §3.1.5).
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use tern_proto::imap::{
     Code, Data, ESearch, ModSeq as WireModSeq, Response, SearchCommand, SearchKey,
     SearchReturnOption, SequenceSet, Tag,
 };
-use tern_store::{MessageRecord, SystemFlags, Uid};
+use tern_store::{MessageRecord, MetaParts, SystemFlags, Uid};
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::cache::{CacheFill, SLICE, read_slice};
 use crate::dates::{date_days, unix_days};
 use crate::error::CmdError;
-use crate::message::{AddrField, ParsedMessage};
+use crate::message::{AddrField, MessageHeader, ParsedMessage, cached_header, summary_of};
 use crate::selected::set_contains;
 use crate::session::{CmdResult, Session, done};
 use crate::state::State;
@@ -48,35 +50,87 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             return Err(CmdError::bad("No mailbox selected"));
         };
         let store = self.ctx.store.clone();
-        let records = store.messages(mailbox.id).await?;
+        // Header keys are answered from the cached header blocks, read with the message rows
+        // a slice at a time (the next slice on the store's threads while this one is
+        // evaluated); only messages without one (or keys that need the body) read their blob.
+        let header_keys = cmd.criteria.iter().any(uses_header);
+        let parts = MetaParts {
+            headers: header_keys,
+            ..MetaParts::default()
+        };
+        let mut fill = CacheFill::new(mailbox.id);
         let saved: HashSet<Uid> = mailbox.saved.iter().copied().collect();
         let exists = mailbox.exists();
         let max_uid = mailbox.uids().last().map_or(0, |u| u.get());
         let mut matched: Vec<(u32, Uid, u64)> = Vec::new();
-        for rec in &records {
-            let Some(seq) = mailbox.seq_of(rec.uid) else {
-                continue;
+        // Records, cache rows and the client's UID list all ascend: walk them together.
+        let mut known = mailbox.uids().iter().zip(1u32..).peekable();
+        let slices: Vec<&[Uid]> = mailbox.uids().chunks(SLICE).collect();
+        let mut next = slices
+            .first()
+            .map(|uids| read_slice(&store, mailbox.id, uids, parts));
+        for i in 0..slices.len() {
+            let Some(read) = next.take() else {
+                break;
             };
-            let c = Candidate {
-                seq,
-                rec,
-                exists,
-                max_uid,
-                saved: &saved,
-            };
-            let quick = all(&cmd.criteria, &c, None);
-            let hit = match quick {
-                Some(hit) => hit,
-                None => {
-                    let blob = store.read_blob(&rec.blob).await?;
-                    let parsed = ParsedMessage::parse(&blob);
-                    all(&cmd.criteria, &c, Some(&parsed)).unwrap_or(false)
+            let (records, headers) = read
+                .await
+                .map_err(|e| CmdError::Temporary(format!("read task failed: {e}")))??;
+            next = slices
+                .get(i + 1)
+                .map(|uids| read_slice(&store, mailbox.id, uids, parts));
+            let mut headers = headers.into_iter().peekable();
+            for rec in &records {
+                while headers.next_if(|(u, _)| *u < rec.uid).is_some() {}
+                let cache_row = headers.next_if(|(u, _)| *u == rec.uid).map(|(_, m)| m);
+                while known.next_if(|(u, _)| **u < rec.uid).is_some() {}
+                let Some((_, seq)) = known.next_if(|(u, _)| **u == rec.uid) else {
+                    continue;
+                };
+                let c = Candidate {
+                    seq,
+                    rec,
+                    exists,
+                    max_uid,
+                    saved: &saved,
+                };
+                let cached = cache_row
+                    .as_ref()
+                    .and_then(|m| m.headers.as_deref())
+                    .and_then(cached_header);
+                let hit = match all(&cmd.criteria, &c, Content::default()) {
+                    Some(hit) => Some(hit),
+                    None => cached.as_ref().and_then(|header| {
+                        let content = Content {
+                            header: Some(header),
+                            full: None,
+                        };
+                        all(&cmd.criteria, &c, content)
+                    }),
+                };
+                let hit = match hit {
+                    Some(hit) => hit,
+                    None => {
+                        let blob = store.read_blob(&rec.blob).await?;
+                        let parsed = ParsedMessage::parse(&blob);
+                        let content = Content {
+                            header: Some(parsed.header()),
+                            full: Some(&parsed),
+                        };
+                        let hit = all(&cmd.criteria, &c, content).unwrap_or(false);
+                        if cache_row.is_none() && header_keys {
+                            // Stored before the cache existed: fill it for the next search.
+                            fill.push(&store, rec.uid, summary_of(&parsed)).await;
+                        }
+                        hit
+                    }
+                };
+                if hit {
+                    matched.push((seq, rec.uid, rec.modseq.0));
                 }
-            };
-            if hit {
-                matched.push((seq, rec.uid, rec.modseq.0));
             }
         }
+        fill.flush(&store).await;
         let id = |m: &(u32, Uid, u64)| if cmd.uid { m.1.get() } else { m.0 };
         let highest = uses_modseq
             .then(|| matched.iter().map(|m| m.2).max())
@@ -163,8 +217,36 @@ fn has_modseq(key: &SearchKey) -> bool {
     }
 }
 
-/// Three-valued AND: `None` when the answer needs the message content.
-fn all(keys: &[SearchKey], c: &Candidate<'_>, m: Option<&ParsedMessage<'_>>) -> Option<bool> {
+/// Whether a key needs the top-level header (RFC 9051 §6.4.4 FROM, TO, CC, BCC, SUBJECT,
+/// HEADER, SENTBEFORE, SENTON, SENTSINCE).
+fn uses_header(key: &SearchKey) -> bool {
+    match key {
+        SearchKey::From(_)
+        | SearchKey::To(_)
+        | SearchKey::Cc(_)
+        | SearchKey::Bcc(_)
+        | SearchKey::Subject(_)
+        | SearchKey::Header(..)
+        | SearchKey::SentBefore(_)
+        | SearchKey::SentOn(_)
+        | SearchKey::SentSince(_) => true,
+        SearchKey::Not(k) => uses_header(k),
+        SearchKey::Or(a, b) => uses_header(a) || uses_header(b),
+        SearchKey::And(keys) => keys.iter().any(uses_header),
+        _ => false,
+    }
+}
+
+/// The message content a key may look at: the top-level header (from the cache or the
+/// blob) and the whole parsed message (from the blob only).
+#[derive(Clone, Copy, Default)]
+struct Content<'a> {
+    header: Option<&'a MessageHeader<'a>>,
+    full: Option<&'a ParsedMessage<'a>>,
+}
+
+/// Three-valued AND: `None` when the answer needs message content `m` does not have.
+fn all(keys: &[SearchKey], c: &Candidate<'_>, m: Content<'_>) -> Option<bool> {
     let mut unknown = false;
     for key in keys {
         match eval(key, c, m) {
@@ -176,12 +258,12 @@ fn all(keys: &[SearchKey], c: &Candidate<'_>, m: Option<&ParsedMessage<'_>>) -> 
     if unknown { None } else { Some(true) }
 }
 
-fn text(s: &[u8]) -> String {
-    String::from_utf8_lossy(s).into_owned()
+fn text(s: &[u8]) -> Cow<'_, str> {
+    String::from_utf8_lossy(s)
 }
 
-/// RFC 9051 §6.4.4 search keys. `m` is `None` on the quick pass without message content.
-fn eval(key: &SearchKey, c: &Candidate<'_>, m: Option<&ParsedMessage<'_>>) -> Option<bool> {
+/// RFC 9051 §6.4.4 search keys. `m` is empty on the quick pass without message content.
+fn eval(key: &SearchKey, c: &Candidate<'_>, m: Content<'_>) -> Option<bool> {
     let flags = &c.rec.flags;
     let sys = |f: SystemFlags| flags.system.contains(f);
     let day = unix_days(c.rec.internal_date);
@@ -225,16 +307,22 @@ fn eval(key: &SearchKey, c: &Candidate<'_>, m: Option<&ParsedMessage<'_>>) -> Op
             _ => return None,
         },
         SearchKey::And(keys) => all(keys, c, m)?,
-        SearchKey::SentBefore(d) => m?.sent_day().is_some_and(|s| date_days(&s) < date_days(d)),
-        SearchKey::SentOn(d) => m?.sent_day().is_some_and(|s| date_days(&s) == date_days(d)),
-        SearchKey::SentSince(d) => m?.sent_day().is_some_and(|s| date_days(&s) >= date_days(d)),
-        SearchKey::From(s) => m?.address_contains(AddrField::From, &text(s)),
-        SearchKey::To(s) => m?.address_contains(AddrField::To, &text(s)),
-        SearchKey::Cc(s) => m?.address_contains(AddrField::Cc, &text(s)),
-        SearchKey::Bcc(s) => m?.address_contains(AddrField::Bcc, &text(s)),
-        SearchKey::Subject(s) => m?.subject_contains(&text(s)),
-        SearchKey::Header(name, s) => m?.header_contains(name, &text(s)),
-        SearchKey::Body(s) => m?.body_contains(&text(s)),
-        SearchKey::Text(s) => m?.text_contains(&text(s)),
+        SearchKey::SentBefore(d) => {
+            (m.header?.sent_day()).is_some_and(|s| date_days(&s) < date_days(d))
+        }
+        SearchKey::SentOn(d) => {
+            (m.header?.sent_day()).is_some_and(|s| date_days(&s) == date_days(d))
+        }
+        SearchKey::SentSince(d) => {
+            (m.header?.sent_day()).is_some_and(|s| date_days(&s) >= date_days(d))
+        }
+        SearchKey::From(s) => m.header?.address_contains(AddrField::From, &text(s)),
+        SearchKey::To(s) => m.header?.address_contains(AddrField::To, &text(s)),
+        SearchKey::Cc(s) => m.header?.address_contains(AddrField::Cc, &text(s)),
+        SearchKey::Bcc(s) => m.header?.address_contains(AddrField::Bcc, &text(s)),
+        SearchKey::Subject(s) => m.header?.subject_contains(&text(s)),
+        SearchKey::Header(name, s) => m.header?.header_contains(name, &text(s)),
+        SearchKey::Body(s) => m.full?.body_contains(&text(s)),
+        SearchKey::Text(s) => m.full?.text_contains(&text(s)),
     })
 }

@@ -8,7 +8,6 @@ use tern_proto::imap::{
 use tern_store::{FlagOp, ModSeq, Uid};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::fetch::records_for;
 use super::{flags_from_wire, flags_to_wire, wire_seq, wire_uid};
 use crate::error::CmdError;
 use crate::session::{CmdResult, Session, done, done_with};
@@ -80,7 +79,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             .copied()
             .collect();
         if !cmd.silent && !unchanged.is_empty() {
-            for rec in records_for(store, mailbox.id, &unchanged).await? {
+            for rec in store.messages_in(mailbox.id, &unchanged).await? {
                 let Some(seq) = mailbox.seq_of(rec.uid) else {
                     continue;
                 };

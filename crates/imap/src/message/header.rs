@@ -80,7 +80,8 @@ impl HeaderBlock {
 // continuation line; §2.1 a blank line separates the header from the body.
 pub(super) fn parse_header(raw: &[u8], start: usize, limit: usize) -> HeaderBlock {
     let limit = limit.min(raw.len());
-    let mut fields: Vec<Field> = Vec::new();
+    // Typical headers have a dozen or more fields: skip the smallest growth steps.
+    let mut fields: Vec<Field> = Vec::with_capacity(16);
     let mut pos = start.min(limit);
     while pos < limit {
         let line_end = line_end(raw, pos, limit);
@@ -125,8 +126,9 @@ fn field_at(raw: &[u8], start: usize, end: usize) -> Field {
 
 /// One past the next LF at or after `pos`, or `limit`.
 pub(super) fn line_end(raw: &[u8], pos: usize, limit: usize) -> usize {
+    // memchr: header SEARCH over a mailbox splits every cached header block into lines.
     raw.get(pos..limit)
-        .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
+        .and_then(|rest| memchr::memchr(b'\n', rest))
         .map_or(limit, |i| pos + i + 1)
 }
 
@@ -136,12 +138,15 @@ pub(super) fn is_wsp(b: u8) -> bool {
 
 /// Removes CR and LF (unfolding) and trims surrounding white space.
 pub(super) fn unfold(value: &[u8]) -> Vec<u8> {
-    let unfolded: Vec<u8> = value
-        .iter()
-        .copied()
-        .filter(|&b| b != b'\r' && b != b'\n')
-        .collect();
-    trim(&unfolded).to_vec()
+    let trimmed = trim(value);
+    let mut unfolded = Vec::with_capacity(trimmed.len());
+    unfolded.extend(
+        trimmed
+            .iter()
+            .copied()
+            .filter(|&b| b != b'\r' && b != b'\n'),
+    );
+    unfolded
 }
 
 pub(super) fn trim(s: &[u8]) -> &[u8] {

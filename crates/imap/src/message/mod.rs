@@ -11,34 +11,55 @@
 //!   delimiter → text/plain; unterminated multipart → the last part runs to the end).
 //! - Nesting is bounded (`mime::MAX_DEPTH`, 32 levels); deeper parts are opaque leaves, so
 //!   recursion here and in the codec's encoder stays shallow.
-//! - ENVELOPE and header SEARCH read only the top-level header; the MIME tree is built on
-//!   first use.
+//! - ENVELOPE and header SEARCH read only the top-level header ([`MessageHeader`]); the MIME
+//!   tree is built on first use.
+//! - The message cache (`summary.rs`, stored by `tern-store` as `MessageMeta`) holds what
+//!   this module computes from a message that FETCH and SEARCH ask for most: ENVELOPE,
+//!   BODYSTRUCTURE and the top-level header block. Every cached answer is produced by the same
+//!   code as the blob-parse path (the header block *is* the message's first octets), so the
+//!   two can never disagree; tests compare them over the fixtures and random messages.
 
 mod address;
+mod codec;
 mod header;
 mod mime;
 mod search;
 mod section;
 mod structure;
+mod summary;
 
+#[cfg(test)]
+mod summary_tests;
 #[cfg(test)]
 mod tests;
 
 use std::cell::OnceCell;
 use std::num::NonZeroU32;
 
-use tern_proto::imap::{BodyStructure, Date, Envelope, Section};
+use tern_proto::imap::{BodyStructure, Date, Envelope, Section, SectionText};
 
 use header::{HeaderBlock, parse_header};
 use mime::Part;
 use search::Needle;
 
+pub use summary::{
+    HEADER_CACHE_MAX, cached_body_structure, cached_envelope, cached_header, summarize, summary_of,
+};
+
+/// The top-level header of a message: what ENVELOPE, header SEARCH and BODY[HEADER] read.
+/// Parsed from the whole message or from its cached header block (the same octets up to the
+/// body), with the same result.
+#[derive(Debug)]
+pub struct MessageHeader<'a> {
+    raw: &'a [u8],
+    header: HeaderBlock,
+}
+
 /// A message as FETCH and SEARCH see it, borrowing the raw octets.
 #[derive(Debug)]
 pub struct ParsedMessage<'a> {
-    raw: &'a [u8],
     /// The top-level header.
-    header: HeaderBlock,
+    header: MessageHeader<'a>,
     /// The MIME tree, built on first use.
     tree: OnceCell<Part>,
 }
@@ -73,24 +94,19 @@ impl AddrField {
 #[error("unknown Content-Transfer-Encoding {0:?}")]
 pub struct UnknownCte(pub String);
 
-impl<'a> ParsedMessage<'a> {
-    /// Reads the top-level header of `raw`; the rest is parsed when needed.
-    pub fn parse(raw: &'a [u8]) -> ParsedMessage<'a> {
-        ParsedMessage {
+impl<'a> MessageHeader<'a> {
+    /// Reads the header at the start of `raw` (a whole message or a cached header block).
+    pub fn parse(raw: &'a [u8]) -> MessageHeader<'a> {
+        MessageHeader {
             raw,
             header: parse_header(raw, 0, raw.len()),
-            tree: OnceCell::new(),
         }
     }
 
-    /// The raw message.
-    pub fn raw(&self) -> &'a [u8] {
-        self.raw
-    }
-
-    fn tree(&self) -> &Part {
-        self.tree
-            .get_or_init(|| Part::parse(self.raw, 0, self.raw.len()))
+    /// The header block as stored: every field and the blank line after them (RFC 9051
+    /// §6.4.5 HEADER); the whole input when there is no blank line.
+    pub fn block(&self) -> &'a [u8] {
+        self.raw.get(..self.header.end).unwrap_or(self.raw)
     }
 
     /// ENVELOPE (RFC 9051 §7.5.2): raw header values, unfolded, encoded-words as sent;
@@ -100,39 +116,18 @@ impl<'a> ParsedMessage<'a> {
         structure::envelope(self.raw, &self.header)
     }
 
-    /// BODY (`extensions == false`) or BODYSTRUCTURE (`true`), RFC 9051 §7.5.2.
-    pub fn body_structure(&self, extensions: bool) -> BodyStructure {
-        structure::body_structure(self.raw, self.tree(), extensions)
-    }
-
-    /// BODY[section] (RFC 9051 §6.4.5) as the stored octets; `None` when the part does not
-    /// exist, or HEADER/TEXT is asked of a part that is not message/rfc822, or MIME without
-    /// part numbers.
-    pub fn section(&self, section: &Section) -> Option<Vec<u8>> {
-        section::section(self.raw, self.tree(), section)
-    }
-
-    /// BINARY[part] (RFC 3516 §4.2): the part's body with its Content-Transfer-Encoding
-    /// removed (base64, quoted-printable; 7bit, 8bit and binary as they are). `[]` is the
-    /// whole message. `Ok(None)` when the part does not exist.
-    pub fn binary(&self, part: &[NonZeroU32]) -> Result<Option<Vec<u8>>, UnknownCte> {
-        if part.is_empty() {
-            return Ok(Some(self.raw.to_vec()));
-        }
-        match self.tree().resolve(part) {
-            Some(p) => Ok(Some(section::decoded_body(self.raw, p)?.into_owned())),
-            None => Ok(None),
-        }
-    }
-
-    /// BINARY.SIZE[part] (RFC 3516 §4.2): the size [`binary`](Self::binary) would return.
-    pub fn binary_size(&self, part: &[NonZeroU32]) -> Result<Option<u64>, UnknownCte> {
-        if part.is_empty() {
-            return Ok(Some(rfc822_size(self.raw)));
-        }
-        match self.tree().resolve(part) {
-            Some(p) => Ok(Some(section::decoded_size(self.raw, p)?)),
-            None => Ok(None),
+    /// BODY[HEADER], BODY[HEADER.FIELDS (..)] and BODY[HEADER.FIELDS.NOT (..)] of the whole
+    /// message (RFC 9051 §6.4.5); `None` for the section texts that need the body.
+    pub fn section_text(&self, text: &SectionText) -> Option<Vec<u8>> {
+        match text {
+            SectionText::Header => Some(self.block().to_vec()),
+            SectionText::HeaderFields(names) => {
+                Some(section::header_fields(self.raw, &self.header, names, true))
+            }
+            SectionText::HeaderFieldsNot(names) => {
+                Some(section::header_fields(self.raw, &self.header, names, false))
+            }
+            SectionText::Text | SectionText::Mime => None,
         }
     }
 
@@ -141,19 +136,6 @@ impl<'a> ParsedMessage<'a> {
     /// any message with the field.
     pub fn header_contains(&self, field: &str, needle: &str) -> bool {
         search::header_contains(self.raw, &self.header, field, &Needle::new(needle))
-    }
-
-    /// SEARCH BODY (RFC 9051 §6.4.4): the decoded text of the text parts (and the headers of
-    /// attached messages) contains `needle`.
-    pub fn body_contains(&self, needle: &str) -> bool {
-        search::body_contains(self.raw, self.tree(), &Needle::new(needle), 0)
-    }
-
-    /// SEARCH TEXT (RFC 9051 §6.4.4): the header or the body contains `needle`.
-    pub fn text_contains(&self, needle: &str) -> bool {
-        let needle = Needle::new(needle);
-        search::any_header_contains(self.raw, &self.header, &needle)
-            || search::body_contains(self.raw, self.tree(), &needle, 0)
     }
 
     /// SEARCH FROM/TO/CC/BCC (RFC 9051 §6.4.4): the field's decoded text, or a display name
@@ -177,6 +159,110 @@ impl<'a> ParsedMessage<'a> {
     /// unreadable.
     pub fn sent_day(&self) -> Option<Date> {
         search::sent_date(self.raw, &self.header).map(|dt| search::sent_day(&dt))
+    }
+}
+
+impl<'a> ParsedMessage<'a> {
+    /// Reads the top-level header of `raw`; the rest is parsed when needed.
+    pub fn parse(raw: &'a [u8]) -> ParsedMessage<'a> {
+        ParsedMessage {
+            header: MessageHeader::parse(raw),
+            tree: OnceCell::new(),
+        }
+    }
+
+    /// The raw message.
+    pub fn raw(&self) -> &'a [u8] {
+        self.header.raw
+    }
+
+    /// The top-level header.
+    pub fn header(&self) -> &MessageHeader<'a> {
+        &self.header
+    }
+
+    fn tree(&self) -> &Part {
+        let raw = self.raw();
+        self.tree.get_or_init(|| Part::parse(raw, 0, raw.len()))
+    }
+
+    /// ENVELOPE (RFC 9051 §7.5.2), see [`MessageHeader::envelope`].
+    pub fn envelope(&self) -> Envelope {
+        self.header.envelope()
+    }
+
+    /// BODY (`extensions == false`) or BODYSTRUCTURE (`true`), RFC 9051 §7.5.2.
+    pub fn body_structure(&self, extensions: bool) -> BodyStructure {
+        structure::body_structure(self.raw(), self.tree(), extensions)
+    }
+
+    /// BODY[section] (RFC 9051 §6.4.5) as the stored octets; `None` when the part does not
+    /// exist, or HEADER/TEXT is asked of a part that is not message/rfc822, or MIME without
+    /// part numbers.
+    pub fn section(&self, section: &Section) -> Option<Vec<u8>> {
+        section::section(self.raw(), self.tree(), section)
+    }
+
+    /// BINARY[part] (RFC 3516 §4.2): the part's body with its Content-Transfer-Encoding
+    /// removed (base64, quoted-printable; 7bit, 8bit and binary as they are). `[]` is the
+    /// whole message. `Ok(None)` when the part does not exist.
+    pub fn binary(&self, part: &[NonZeroU32]) -> Result<Option<Vec<u8>>, UnknownCte> {
+        if part.is_empty() {
+            return Ok(Some(self.raw().to_vec()));
+        }
+        match self.tree().resolve(part) {
+            Some(p) => Ok(Some(section::decoded_body(self.raw(), p)?.into_owned())),
+            None => Ok(None),
+        }
+    }
+
+    /// BINARY.SIZE[part] (RFC 3516 §4.2): the size [`binary`](Self::binary) would return.
+    pub fn binary_size(&self, part: &[NonZeroU32]) -> Result<Option<u64>, UnknownCte> {
+        if part.is_empty() {
+            return Ok(Some(rfc822_size(self.raw())));
+        }
+        match self.tree().resolve(part) {
+            Some(p) => Ok(Some(section::decoded_size(self.raw(), p)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// SEARCH HEADER, see [`MessageHeader::header_contains`].
+    pub fn header_contains(&self, field: &str, needle: &str) -> bool {
+        self.header.header_contains(field, needle)
+    }
+
+    /// SEARCH BODY (RFC 9051 §6.4.4): the decoded text of the text parts (and the headers of
+    /// attached messages) contains `needle`.
+    pub fn body_contains(&self, needle: &str) -> bool {
+        search::body_contains(self.raw(), self.tree(), &Needle::new(needle), 0)
+    }
+
+    /// SEARCH TEXT (RFC 9051 §6.4.4): the header or the body contains `needle`.
+    pub fn text_contains(&self, needle: &str) -> bool {
+        let needle = Needle::new(needle);
+        search::any_header_contains(self.raw(), &self.header.header, &needle)
+            || search::body_contains(self.raw(), self.tree(), &needle, 0)
+    }
+
+    /// SEARCH FROM/TO/CC/BCC, see [`MessageHeader::address_contains`].
+    pub fn address_contains(&self, field: AddrField, needle: &str) -> bool {
+        self.header.address_contains(field, needle)
+    }
+
+    /// SEARCH SUBJECT, see [`MessageHeader::subject_contains`].
+    pub fn subject_contains(&self, needle: &str) -> bool {
+        self.header.subject_contains(needle)
+    }
+
+    /// The Date: header as Unix seconds (UTC), see [`MessageHeader::sent_date`].
+    pub fn sent_date(&self) -> Option<i64> {
+        self.header.sent_date()
+    }
+
+    /// The day of the Date: header, see [`MessageHeader::sent_day`].
+    pub fn sent_day(&self) -> Option<Date> {
+        self.header.sent_day()
     }
 }
 

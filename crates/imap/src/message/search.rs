@@ -14,11 +14,20 @@ use super::section::decoded_body;
 
 /// A search string, lower-cased once. RFC 9051 §6.4.4: matching is a case-insensitive
 /// substring match.
-pub(super) struct Needle(String);
+pub(super) struct Needle<'a>(Cow<'a, str>);
 
-impl Needle {
-    pub fn new(needle: &str) -> Needle {
-        Needle(needle.to_lowercase())
+impl<'a> Needle<'a> {
+    pub fn new(needle: &'a str) -> Needle<'a> {
+        // Already lowercase ASCII (the usual search string) needs no copy; anything else gets
+        // Unicode lowercasing, which may change more than the ASCII letters.
+        if needle
+            .bytes()
+            .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
+        {
+            Needle(Cow::Borrowed(needle))
+        } else {
+            Needle(Cow::Owned(needle.to_lowercase()))
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -32,7 +41,7 @@ impl Needle {
         if haystack.is_ascii() && self.0.is_ascii() {
             return ascii_contains(haystack.as_bytes(), self.0.as_bytes());
         }
-        haystack.to_lowercase().contains(&self.0)
+        haystack.to_lowercase().contains(&*self.0)
     }
 }
 
@@ -47,7 +56,22 @@ fn ascii_contains(haystack: &[u8], needle_lower: &[u8]) -> bool {
 
 /// A field's value with encoded-words decoded (RFC 2047 §6.1) and folding removed.
 pub(super) fn decoded_value(raw: &[u8], field: &Field) -> String {
-    let mut value = field.value(raw);
+    decode_unstructured(field.value(raw))
+}
+
+/// An unfolded, trimmed value with encoded-words decoded. Without `=?` there is no
+/// encoded-word (RFC 2047 §2), and the decoder would return the value unchanged: header
+/// SEARCH over a whole mailbox mostly meets such values, so they skip it (the test below
+/// holds the two paths equal).
+fn decode_unstructured(value: Vec<u8>) -> String {
+    if !value.windows(2).any(|w| w == b"=?") {
+        return String::from_utf8(value)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    }
+    decode_with_mail_parser(value)
+}
+
+fn decode_with_mail_parser(mut value: Vec<u8>) -> String {
     // mail-parser's field parsers read up to the line end.
     value.push(b'\n');
     match MessageStream::new(&value).parse_unstructured() {
@@ -83,7 +107,7 @@ pub(super) fn header_contains(
     raw: &[u8],
     header: &HeaderBlock,
     field: &str,
-    needle: &Needle,
+    needle: &Needle<'_>,
 ) -> bool {
     header
         .fields
@@ -97,7 +121,7 @@ pub(super) fn address_contains(
     raw: &[u8],
     header: &HeaderBlock,
     field: &str,
-    needle: &Needle,
+    needle: &Needle<'_>,
 ) -> bool {
     header.fields.iter().filter(|f| f.is(raw, field)).any(|f| {
         needle.found_in(&decoded_value(raw, f))
@@ -106,7 +130,7 @@ pub(super) fn address_contains(
 }
 
 /// Any field of the header, `name: value` with the value decoded.
-pub(super) fn any_header_contains(raw: &[u8], header: &HeaderBlock, needle: &Needle) -> bool {
+pub(super) fn any_header_contains(raw: &[u8], header: &HeaderBlock, needle: &Needle<'_>) -> bool {
     header.fields.iter().any(|f| {
         let name = String::from_utf8_lossy(f.name(raw));
         needle.found_in(&format!("{name}: {}", decoded_value(raw, f)))
@@ -114,7 +138,7 @@ pub(super) fn any_header_contains(raw: &[u8], header: &HeaderBlock, needle: &Nee
 }
 
 /// `BODY string`: the text of the text parts, and of the headers of attached messages.
-pub(super) fn body_contains(raw: &[u8], part: &Part, needle: &Needle, depth: usize) -> bool {
+pub(super) fn body_contains(raw: &[u8], part: &Part, needle: &Needle<'_>, depth: usize) -> bool {
     if depth > MAX_DEPTH {
         return false;
     }
@@ -165,5 +189,40 @@ pub(super) fn sent_day(dt: &mail_parser::DateTime) -> Date {
         year: dt.year,
         month: dt.month,
         day: dt.day,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::message::header::unfold;
+
+    proptest! {
+        #[test]
+        fn values_without_encoded_words_decode_as_mail_parser_decodes_them(
+            raw in prop::collection::vec(
+                prop_oneof![Just(b'='), Just(b'?'), Just(b' '), Just(b'\t'), Just(b'\r'),
+                            Just(b'\n'), Just(0xc3), Just(0xa4), any::<u8>()],
+                0..64,
+            )
+        ) {
+            let value = unfold(&raw);
+            prop_assume!(!value.windows(2).any(|w| w == b"=?"));
+            prop_assert_eq!(
+                decode_unstructured(value.clone()),
+                decode_with_mail_parser(value)
+            );
+        }
+    }
+
+    #[test]
+    fn encoded_words_are_still_decoded() {
+        assert_eq!(
+            decode_unstructured(b"=?utf-8?q?caf=C3=A9?= au lait".to_vec()),
+            "caf\u{e9} au lait"
+        );
+        assert_eq!(decode_unstructured(Vec::new()), "");
     }
 }

@@ -47,7 +47,12 @@ fn message_text(raw: &[u8], message: &Part, text: &SectionText) -> Vec<u8> {
 
 // RFC 9051 §6.4.5: HEADER.FIELDS is the subset of the header with the named fields (matched
 // case-insensitively), HEADER.FIELDS.NOT the rest; both end with the blank line.
-fn header_fields(raw: &[u8], header: &HeaderBlock, names: &[String], keep: bool) -> Vec<u8> {
+pub(super) fn header_fields(
+    raw: &[u8],
+    header: &HeaderBlock,
+    names: &[String],
+    keep: bool,
+) -> Vec<u8> {
     let mut out = Vec::new();
     for field in &header.fields {
         // A line without a colon is not a field: in neither subset.

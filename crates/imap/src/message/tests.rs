@@ -12,12 +12,12 @@ use tern_proto::imap::{
 use super::{AddrField, ParsedMessage, UnknownCte, apply_partial, mime};
 
 /// Fixtures are written with LF; stored messages have CRLF.
-fn crlf(s: &str) -> Vec<u8> {
+pub(super) fn crlf(s: &str) -> Vec<u8> {
     s.replace('\n', "\r\n").into_bytes()
 }
 
 /// The FETCH item as a client receives it, without the `* 1 FETCH (` framing.
-fn wire(item: FetchData) -> String {
+pub(super) fn wire(item: FetchData) -> String {
     let response = Response::Data(Data::Fetch {
         seq: SeqNum::new(1).unwrap(),
         items: vec![item],
@@ -55,11 +55,11 @@ fn body(raw: &[u8]) -> String {
         .to_owned()
 }
 
-fn path(p: &[u32]) -> Vec<NonZeroU32> {
+pub(super) fn path(p: &[u32]) -> Vec<NonZeroU32> {
     p.iter().map(|&n| NonZeroU32::new(n).unwrap()).collect()
 }
 
-fn sec(p: &[u32], text: Option<SectionText>) -> Section {
+pub(super) fn sec(p: &[u32], text: Option<SectionText>) -> Section {
     Section {
         part: path(p),
         text,
@@ -72,12 +72,12 @@ fn fetch(raw: &[u8], p: &[u32], text: Option<SectionText>) -> Option<String> {
         .map(|b| String::from_utf8(b).unwrap())
 }
 
-fn names(n: &[&str]) -> Vec<String> {
+pub(super) fn names(n: &[&str]) -> Vec<String> {
     n.iter().map(|s| (*s).to_owned()).collect()
 }
 
 /// The RFC 9051 §8 (and RFC 3501 §8) sample message: 3028 octets of body in 92 lines.
-fn rfc_sample() -> Vec<u8> {
+pub(super) fn rfc_sample() -> Vec<u8> {
     let mut raw = crlf(
         "Date: Wed, 17 Jul 1996 02:23:25 -0700 (PDT)
 From: Terry Gray <gray@cac.washington.edu>
@@ -99,7 +99,7 @@ Content-Type: TEXT/PLAIN; CHARSET=US-ASCII
     raw
 }
 
-const ALTERNATIVE: &str = "From: a@example.com
+pub(super) const ALTERNATIVE: &str = "From: a@example.com
 To: b@example.com
 Subject: alt
 MIME-Version: 1.0
@@ -117,7 +117,7 @@ Content-Type: text/html; charset=utf-8
 --XYZ--
 ";
 
-const MIXED: &str = "From: Alice <alice@example.com>
+pub(super) const MIXED: &str = "From: Alice <alice@example.com>
 To: Bob <bob@example.com>
 Subject: report
 Date: Sun, 6 Feb 1994 10:00:00 +0000
@@ -151,7 +151,7 @@ begin 644 x
 --outer--
 ";
 
-const FORWARD: &str = "From: Alice <alice@example.com>
+pub(super) const FORWARD: &str = "From: Alice <alice@example.com>
 To: Bob <bob@example.com>
 Subject: Fwd: two messages
 Date: Mon, 7 Feb 1994 23:52:25 -0800
@@ -187,7 +187,7 @@ iVBORw0KGgo=
 ";
 
 // RFC 5322 Appendix A.1.2 and A.1.3 addresses.
-const GROUPS: &str = "From: \"Joe Q. Public\" <john.q.public@example.com>
+pub(super) const GROUPS: &str = "From: \"Joe Q. Public\" <john.q.public@example.com>
 To: Mary Smith <mary@x.test>, jdoe@example.org, Who? <one@y.test>
 Cc: <boss@nil.test>, \"Giant; \\\"Big\\\" Box\" <sysservices@example.net>
 Bcc: A Group:Ed Jones <c@a.test>,joe@where.test,John <jdoe@one.test>;, Undisclosed recipients:;
@@ -198,7 +198,7 @@ Message-ID: <5678.21-Nov-1997@example.com>
 Hi everyone.
 ";
 
-const ENCODED: &str = "From: =?ISO-8859-1?Q?Andr=E9?= Pirard <PIRARD@vm1.ulg.ac.be>
+pub(super) const ENCODED: &str = "From: =?ISO-8859-1?Q?Andr=E9?= Pirard <PIRARD@vm1.ulg.ac.be>
 Subject: =?UTF-8?Q?Gr=C3=BC=C3=9Fe_aus_K=C3=B6ln?=
 X-Tag: =?UTF-8?B?w5xiZXI=?= alles
 
@@ -688,23 +688,22 @@ fn check_sizes(msg: &ParsedMessage<'_>, bs: &BodyStructure, prefix: &[u32], mess
 
 #[test]
 fn structure_sizes_match_the_sections_of_every_fixture() {
-    let fixtures = [
-        rfc_sample(),
-        crlf(ALTERNATIVE),
-        crlf(MIXED),
-        crlf(FORWARD),
-        FORWARD.as_bytes().to_vec(),
-        crlf(GROUPS),
-        crlf(ENCODED),
-    ];
-    for raw in &fixtures {
+    for raw in &fixtures() {
         let msg = ParsedMessage::parse(raw);
         check_sizes(&msg, &msg.body_structure(true), &[], true);
     }
 }
 
+/// Every fixture message above.
+pub(super) fn fixtures() -> Vec<Vec<u8>> {
+    let raw = [ALTERNATIVE, MIXED, FORWARD, GROUPS, ENCODED];
+    let mut out = vec![rfc_sample(), FORWARD.as_bytes().to_vec()];
+    out.extend(raw.iter().map(|m| crlf(m)));
+    out
+}
+
 /// Messages built from pieces that exercise the MIME scanner, then mangled.
-fn messageish() -> impl Strategy<Value = Vec<u8>> {
+pub(super) fn messageish() -> impl Strategy<Value = Vec<u8>> {
     let piece = prop_oneof![
         Just(&b"Content-Type: multipart/mixed; boundary=a\r\n"[..]),
         Just(&b"Content-Type: message/rfc822\r\n"[..]),

@@ -3,6 +3,7 @@
 //! c.expect_tagged("a1 OK").await` returns the untagged lines before the tagged one).
 
 mod auth;
+mod cache;
 mod fetch;
 mod mailboxes;
 mod messages;

@@ -2,18 +2,19 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::mailbox::{self, Counters};
 use super::writer::JobCtx;
-use super::{SqlExt, blobs};
+use super::{SqlExt, blobs, cache};
 use crate::blob::{BlobId, PreparedBlob};
 use crate::bus::ChangeKind;
 use crate::error::{Result, StoreError};
 use crate::queue::NewQueued;
 use crate::types::{
-    Appended, Changes, FlagOp, FlagUpdate, Flags, MailboxId, MessageMeta, MessageRecord, ModSeq,
-    SystemFlags, Uid,
+    Appended, Changes, FlagOp, FlagUpdate, Flags, MailboxId, MessageFlags, MessageMeta,
+    MessageRecord, ModSeq, SystemFlags, Uid,
 };
 
 /// RFC 9051 `flag-keyword` is an atom: no spaces, controls, or atom-specials; `\` starts system flags only.
@@ -51,12 +52,16 @@ fn uid_from(v: u32) -> rusqlite::Result<Uid> {
     Uid::new(v).ok_or(rusqlite::Error::IntegralValueOutOfRange(0, 0))
 }
 
-fn blob_from(hash: String) -> rusqlite::Result<BlobId> {
-    BlobId::from_hex(&hash)
-        .ok_or_else(|| rusqlite::Error::InvalidColumnType(0, hash, rusqlite::types::Type::Text))
+/// The blob id of a row, read in place: one allocation for the id, none for the column (this runs
+/// for every row of a mailbox listing).
+fn blob_from(value: ValueRef<'_>) -> rusqlite::Result<BlobId> {
+    let hash = value.as_str()?;
+    BlobId::from_hex(hash).ok_or_else(|| {
+        rusqlite::Error::InvalidColumnType(0, hash.to_owned(), rusqlite::types::Type::Text)
+    })
 }
 
-const COLUMNS: &str = "mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob_hash, envelope, body_structure, headers";
+const COLUMNS: &str = "mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob_hash";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<MessageRecord> {
     Ok(MessageRecord {
@@ -66,20 +71,14 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<MessageRecord> {
         flags: decode_flags(r.get(3)?, &r.get::<_, String>(4)?),
         internal_date: r.get(5)?,
         size: r.get::<_, i64>(6)?.max(0) as u64,
-        blob: blob_from(r.get(7)?)?,
-        meta: MessageMeta {
-            envelope: r.get(8)?,
-            body_structure: r.get(9)?,
-            headers: r.get(10)?,
-        },
+        blob: blob_from(r.get_ref(7)?)?,
     })
 }
 
 fn insert(c: &Connection, m: &MessageRecord) -> Result<()> {
     c.prepare_cached(
-        "INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob_hash,
-                               envelope, body_structure, headers)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        "INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )
     .db()?
     .execute(params![
@@ -91,9 +90,6 @@ fn insert(c: &Connection, m: &MessageRecord) -> Result<()> {
         m.internal_date,
         m.size as i64,
         m.blob.as_str(),
-        m.meta.envelope,
-        m.meta.body_structure,
-        m.meta.headers,
     ])
     .db()?;
     Ok(())
@@ -135,9 +131,9 @@ pub(crate) fn deliver(
             internal_date,
             size,
             blob: id.clone(),
-            meta: meta.clone(),
         };
         insert(ctx.conn, &record)?;
+        cache::insert(ctx.conn, *mailbox, uid, meta)?;
         counters.save(ctx.conn)?;
         ctx.changes
             .push(counters.change(ChangeKind::Appended { uid, modseq }));
@@ -300,6 +296,7 @@ fn add_copies(
                 ..m.clone()
             },
         )?;
+        cache::copy(ctx.conn, m.mailbox, m.uid, to, uid)?;
         ctx.changes
             .push(counters.change(ChangeKind::Appended { uid, modseq }));
         pairs.push((m.uid, uid));
@@ -357,6 +354,87 @@ pub(crate) fn messages(c: &Connection, mailbox: MailboxId) -> Result<Vec<Message
     let tx = c.unchecked_transaction().db()?;
     mailbox::get(&tx, mailbox)?.ok_or(StoreError::NotFound)?;
     list(&tx, mailbox)
+}
+
+/// Below this many UIDs each is looked up alone; above it the UID range is scanned once.
+const POINT_LOOKUPS: usize = 16;
+
+/// The messages of `mailbox` among `uids` (ascending) that exist, in UID order.
+pub(crate) fn messages_in(
+    c: &Connection,
+    mailbox: MailboxId,
+    uids: &[Uid],
+) -> Result<Vec<MessageRecord>> {
+    rows_in(c, mailbox, uids, (COLUMNS, 1), from_row)
+}
+
+/// [`messages_in`] with the flags and mod-sequence only (FETCH FLAGS of a large mailbox reads
+/// half the columns).
+pub(crate) fn flags_in(
+    c: &Connection,
+    mailbox: MailboxId,
+    uids: &[Uid],
+) -> Result<Vec<MessageFlags>> {
+    rows_in(c, mailbox, uids, ("uid, modseq, flags, keywords", 0), |r| {
+        Ok(MessageFlags {
+            uid: uid_from(r.get(0)?)?,
+            modseq: ModSeq(r.get::<_, i64>(1)? as u64),
+            flags: decode_flags(r.get(2)?, r.get_ref(3)?.as_str()?),
+        })
+    })
+}
+
+/// Rows of `mailbox` among `uids` (ascending): `columns` (the UID at index `uid_at` among
+/// them) decoded by `decode`; point lookups for a few UIDs, one scan of the UID range for
+/// many. One read transaction, NotFound for an unknown mailbox.
+fn rows_in<T>(
+    c: &Connection,
+    mailbox: MailboxId,
+    uids: &[Uid],
+    (columns, uid_at): (&str, usize),
+    decode: impl Fn(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>> {
+    let tx = c.unchecked_transaction().db()?;
+    mailbox::get(&tx, mailbox)?.ok_or(StoreError::NotFound)?;
+    let (Some(first), Some(last)) = (uids.first(), uids.last()) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::with_capacity(uids.len());
+    if uids.len() <= POINT_LOOKUPS {
+        let sql = format!("SELECT {columns} FROM messages WHERE mailbox_id = ?1 AND uid = ?2");
+        let mut st = tx.prepare_cached(&sql).db()?;
+        let mut last_seen = None;
+        for uid in uids {
+            // Ascending, so a repeated UID is the previous one.
+            if last_seen == Some(uid) {
+                continue;
+            }
+            last_seen = Some(uid);
+            if let Some(row) = st
+                .query_row(params![mailbox.0, uid.get()], &decode)
+                .optional()
+                .db()?
+            {
+                out.push(row);
+            }
+        }
+        return Ok(out);
+    }
+    let sql = format!(
+        "SELECT {columns} FROM messages WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3 ORDER BY uid"
+    );
+    let mut st = tx.prepare_cached(&sql).db()?;
+    let mut rows = st.query(params![mailbox.0, first.get(), last.get()]).db()?;
+    // Both ascend: walk them together; rows in the range but not asked for are not decoded.
+    let mut wanted = uids.iter().peekable();
+    while let Some(r) = rows.next().db()? {
+        let uid: u32 = r.get(uid_at).db()?;
+        while wanted.next_if(|w| w.get() < uid).is_some() {}
+        if wanted.next_if(|w| w.get() == uid).is_some() {
+            out.push(decode(r).db()?);
+        }
+    }
+    Ok(out)
 }
 
 pub(crate) fn message(

@@ -1,11 +1,12 @@
 //! The embedded SQLite backend: one writer thread (group commit) and a pool of read-only connections.
 
 mod blobs;
+mod cache;
 mod directory;
 mod mailbox;
 mod message;
 mod queue;
-mod schema;
+pub(crate) mod schema;
 mod spam;
 mod writer;
 
@@ -424,6 +425,52 @@ impl SqliteBackend {
         uid: Uid,
     ) -> Result<Option<MessageRecord>> {
         self.read(move |c, _| message::message(c, mailbox, uid))
+            .await
+    }
+
+    pub(crate) async fn messages_in(
+        &self,
+        mailbox: MailboxId,
+        uids: &[Uid],
+    ) -> Result<Vec<MessageRecord>> {
+        let uids = uids.to_vec();
+        self.read(move |c, _| message::messages_in(c, mailbox, &uids))
+            .await
+    }
+
+    pub(crate) async fn message_flags_in(
+        &self,
+        mailbox: MailboxId,
+        uids: &[Uid],
+    ) -> Result<Vec<MessageFlags>> {
+        let uids = uids.to_vec();
+        self.read(move |c, _| message::flags_in(c, mailbox, &uids))
+            .await
+    }
+
+    pub(crate) async fn message_meta(
+        &self,
+        mailbox: MailboxId,
+        uids: &[Uid],
+        parts: MetaParts,
+    ) -> Result<Vec<(Uid, MessageMeta)>> {
+        if uids.is_empty() || parts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let uids = uids.to_vec();
+        self.read(move |c, _| cache::read(c, mailbox, &uids, parts))
+            .await
+    }
+
+    pub(crate) async fn fill_message_meta(
+        &self,
+        mailbox: MailboxId,
+        entries: Vec<(Uid, MessageMeta)>,
+    ) -> Result<usize> {
+        if entries.is_empty() {
+            return Ok(0);
+        }
+        self.write(move |ctx| cache::fill(ctx.conn, mailbox, &entries))
             .await
     }
 

@@ -160,9 +160,13 @@ async fn messages_come_back_in_uid_order_with_meta_and_flags() {
     append(&store, id, b"two", Flags::new()).await;
     let all = store.messages(id).await.expect("list");
     assert_eq!(all.iter().map(|m| m.uid.get()).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!((&all[0].flags, all[0].internal_date), (&flags, 42));
     assert_eq!(
-        (&all[0].flags, &all[0].meta, all[0].internal_date),
-        (&flags, &meta, 42)
+        store
+            .message_meta(id, &[uid(1), uid(2)], crate::MetaParts::ALL)
+            .await
+            .expect("meta"),
+        vec![(uid(1), meta.clone())]
     );
     assert_eq!(all[0].modseq, appended.modseq);
     assert_eq!(
@@ -547,4 +551,58 @@ async fn remove_messages_ignores_flags_leaves_tombstones_and_releases_blobs() {
         "removing nothing does not bump"
     );
     store.check_integrity().await.expect("integrity");
+}
+
+#[tokio::test]
+async fn messages_in_returns_the_existing_ones_among_short_and_long_uid_lists() {
+    let (store, _dir) = store().await;
+    let a = account(&store, "u@example.test").await;
+    let id = inbox(&store, a).await;
+    for i in 0..40u32 {
+        let flags = match i % 3 {
+            0 => Flags::new(),
+            1 => Flags::from_system(SystemFlags::SEEN),
+            _ => Flags::new().with_keyword("$Label1").with_keyword("x"),
+        };
+        append(&store, id, format!("m{i}").as_bytes(), flags).await;
+    }
+    store
+        .remove_messages(id, &[uid(2), uid(30)])
+        .await
+        .expect("remove");
+    let all = store.messages(id).await.expect("list");
+    for wanted in [
+        vec![uid(1), uid(2), uid(3), uid(3), uid(99)],
+        (1..=41).step_by(2).map(uid).collect::<Vec<_>>(),
+        (1..=40).map(uid).collect(),
+    ] {
+        let got = store.messages_in(id, &wanted).await.expect("messages_in");
+        let expected: Vec<_> = all
+            .iter()
+            .filter(|m| wanted.contains(&m.uid))
+            .cloned()
+            .collect();
+        assert_eq!(got, expected, "{wanted:?}");
+        let flags = store.message_flags_in(id, &wanted).await.expect("flags");
+        let expected: Vec<_> = expected
+            .into_iter()
+            .map(|m| crate::MessageFlags {
+                uid: m.uid,
+                modseq: m.modseq,
+                flags: m.flags,
+            })
+            .collect();
+        assert_eq!(flags, expected, "{wanted:?}");
+    }
+    assert!(
+        store
+            .messages_in(id, &[])
+            .await
+            .expect("empty list")
+            .is_empty()
+    );
+    assert!(matches!(
+        store.messages_in(MailboxId(999), &[uid(1)]).await,
+        Err(StoreError::NotFound)
+    ));
 }

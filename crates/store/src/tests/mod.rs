@@ -1,5 +1,6 @@
 //! Unit tests of the public API against a temporary store.
 
+mod cache;
 mod directory;
 mod mailbox;
 mod message;

@@ -271,3 +271,21 @@ pub fn assert_stalled_reader_is_dropped(
     assert!(sent < 512 << 20, "the server kept reading {sent} octets");
     drop(wire);
 }
+
+/// A connection flood: `threads` threads each open and drop `per_thread` connections to `addr`
+/// at once (refused or dropped by the server, whatever it does). Join the handles to wait.
+pub fn connection_burst(
+    addr: SocketAddr,
+    threads: usize,
+    per_thread: usize,
+) -> Vec<std::thread::JoinHandle<()>> {
+    (0..threads)
+        .map(|_| {
+            std::thread::spawn(move || {
+                for _ in 0..per_thread {
+                    drop(TcpStream::connect(addr));
+                }
+            })
+        })
+        .collect()
+}
