@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde_json::Value;
-use support::wire::{Wire, connection_burst};
+use support::wire::{Wire, connection_burst, stream_long_line};
 use support::{PASSWORD, TestServer, python};
 
 const ALICE_MESSAGE: &[u8] = b"From: a@example.org\r\nSubject: alice-1\r\n\r\nhello alice\r\n";
@@ -451,21 +451,7 @@ fn deep_nesting_is_refused_without_crashing() {
 fn a_100_mb_command_line_is_refused_without_being_buffered() {
     let server = server_with("");
     let mut wire = greeted(&server);
-    let (rss_before, peak_before) = server.memory_kib();
-    wire.send("x LOGIN ");
-    let chunk = vec![b'A'; 64 * 1024];
-    let mut grown = 0;
-    for i in 0..1600 {
-        wire.send(&chunk);
-        if i % 128 == 0 {
-            grown = grown.max(server.memory_kib().0.saturating_sub(rss_before));
-        }
-    }
-    wire.send("\r\n");
-    let (rss, peak) = server.memory_kib();
-    let grown = grown
-        .max(rss.saturating_sub(rss_before))
-        .max(peak.saturating_sub(peak_before));
+    let grown = stream_long_line(&server, &mut wire, b"x LOGIN ", 100 << 20);
     // The error comes as soon as the line is too long; the rest is dropped as it arrives.
     assert_eq!(wire.line(), "x BAD Command line too long");
     assert_eq!(wire.imap("y", "NOOP").1, "y OK NOOP completed");

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde_json::Value;
-use support::wire::{Wire, connection_burst};
+use support::wire::{Wire, connection_burst, stream_long_line};
 use support::{PASSWORD, TestServer, python};
 
 const FIRST: &[u8] = b"From: a@example.org\r\nSubject: one\r\n\r\nfirst\r\n";
@@ -237,21 +237,7 @@ fn password_guessing_is_throttled_across_sessions_and_mechanisms() {
 fn a_100_mb_command_line_is_refused_without_being_buffered() {
     let server = server_with("");
     let mut wire = greeted(&server);
-    let (rss_before, peak_before) = server.memory_kib();
-    wire.send("USER ");
-    let chunk = vec![b'A'; 64 * 1024];
-    let mut grown = 0;
-    for i in 0..1600 {
-        wire.send(&chunk);
-        if i % 128 == 0 {
-            grown = grown.max(server.memory_kib().0.saturating_sub(rss_before));
-        }
-    }
-    wire.send("\r\n");
-    let (rss, peak) = server.memory_kib();
-    let grown = grown
-        .max(rss.saturating_sub(rss_before))
-        .max(peak.saturating_sub(peak_before));
+    let grown = stream_long_line(&server, &mut wire, b"USER ", 100 << 20);
     // RFC 2449 §4: answered as soon as the line is too long, then dropped as it arrives.
     assert_eq!(wire.line(), "-ERR Line too long");
     assert!(grown < 16 * 1024, "server memory grew by {grown} KiB");

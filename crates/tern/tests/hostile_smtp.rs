@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde_json::Value;
-use support::wire::{Wire, connection_burst};
+use support::wire::{Wire, connection_burst, stream_long_line};
 use support::{PASSWORD, TestServer, python};
 
 fn server_with(extra_toml: &str) -> TestServer {
@@ -574,28 +574,6 @@ fn oversized_input_gets_the_right_code_and_the_session_survives() {
     drop(wire);
     deliver(&server, "after oversized input");
     assert_eq!(subjects(&server, "alice"), ["after oversized input"]);
-}
-
-/// Streams a `size`-octet command line in 64 KiB writes and returns the largest growth of the
-/// server's resident memory seen meanwhile (and of its peak), in KiB.
-fn stream_long_line(server: &TestServer, wire: &mut Wire, prefix: &[u8], size: usize) -> u64 {
-    let (rss_before, peak_before) = server.memory_kib();
-    wire.send(prefix);
-    let chunk = vec![b'A'; 64 * 1024];
-    let mut sent = prefix.len();
-    let mut grown = 0;
-    while sent < size {
-        wire.send(&chunk);
-        sent += chunk.len();
-        if sent % (8 << 20) < chunk.len() {
-            grown = grown.max(server.memory_kib().0.saturating_sub(rss_before));
-        }
-    }
-    wire.send(b"\r\n");
-    let (rss, peak) = server.memory_kib();
-    grown
-        .max(rss.saturating_sub(rss_before))
-        .max(peak.saturating_sub(peak_before))
 }
 
 #[test]

@@ -289,3 +289,30 @@ pub fn connection_burst(
         })
         .collect()
 }
+
+/// Streams a `size`-octet command line in 64 KiB writes and returns the largest growth of the
+/// server's resident memory seen meanwhile (and of its peak), in KiB.
+pub fn stream_long_line(
+    server: &super::TestServer,
+    wire: &mut Wire,
+    prefix: &[u8],
+    size: usize,
+) -> u64 {
+    let (rss_before, peak_before) = server.memory_kib();
+    wire.send(prefix);
+    let chunk = vec![b'A'; 64 * 1024];
+    let mut sent = prefix.len();
+    let mut grown = 0;
+    while sent < size {
+        wire.send(&chunk);
+        sent += chunk.len();
+        if sent % (8 << 20) < chunk.len() {
+            grown = grown.max(server.memory_kib().0.saturating_sub(rss_before));
+        }
+    }
+    wire.send(b"\r\n");
+    let (rss, peak) = server.memory_kib();
+    grown
+        .max(rss.saturating_sub(rss_before))
+        .max(peak.saturating_sub(peak_before))
+}
