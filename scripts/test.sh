@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 # compare with (dkimpy, pyspf, OpenDKIM's test mode).
 packages=(
   swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl
-  isync fetchmail curl python3 ca-certificates
+  isync fetchmail curl mutt python3 ca-certificates
   clamav-daemon postfix dnsmasq
   python3-dkim python3-spf opendkim opendkim-tools
 )

@@ -133,7 +133,9 @@ mod tests {
     use super::*;
     use tokio::io::AsyncReadExt;
 
-    #[tokio::test]
+    // Paused clock: time advances only when every task waits, so a loaded machine cannot
+    // stretch the slow reader's 20 ms steps past the 100 ms limit (it did, under CI load).
+    #[tokio::test(start_paused = true)]
     async fn a_peer_that_stops_reading_times_out_a_slow_one_does_not() {
         let (ours, mut theirs) = tokio::io::duplex(1024);
         let mut stream = MaybeTls::Plain(ours);

@@ -7,11 +7,12 @@
 //! 3. with sub-addressing on, the address without its detail (`user+tag` → `user`, RFC 5233),
 //!    looked up as account, then alias;
 //! 4. the domain's catch-all target, expanded like an alias target;
-//! 5. otherwise unknown.
+//! 5. for `postmaster` (any case), the postmaster of another hosted domain (RFC 5321 §4.5.1);
+//! 6. otherwise unknown.
 
 use std::collections::HashSet;
 
-use tern_common::Address;
+use tern_common::{Address, Domain};
 use tracing::warn;
 
 use crate::{AccountId, Directory, DirectoryError};
@@ -58,7 +59,11 @@ impl Directory {
             return Ok(Recipient::NotLocal);
         }
         let mut out = Expansion::default();
-        self.expand(address, 0, true, &mut out).await?;
+        if !self.expand(address, 0, true, &mut out).await?
+            && address.local().eq_ignore_ascii_case("postmaster")
+        {
+            out = self.other_postmaster(address.domain()).await?;
+        }
         Ok(match (out.accounts.is_empty(), out.external.is_empty()) {
             (true, true) => Recipient::Unknown,
             (_, true) => Recipient::Local(out.accounts),
@@ -67,6 +72,29 @@ impl Directory {
                 external: out.external,
             },
         })
+    }
+
+    /// RFC 5321 §4.5.1: every domain we serve accepts mail for `postmaster`. A domain added
+    /// without a postmaster account or alias of its own (only the first domain gets one, at
+    /// first start) borrows the postmaster of the first hosted domain, by name, that has one.
+    async fn other_postmaster(&self, except: &Domain) -> Result<Expansion, DirectoryError> {
+        for domain in self.domains().await? {
+            let Ok(name) = domain.name.parse::<Domain>() else {
+                continue;
+            };
+            if &name == except {
+                continue;
+            }
+            let Ok(postmaster) = Address::new("postmaster", name) else {
+                continue;
+            };
+            // Not that domain's catch-all: a catch-all target is no postmaster.
+            let mut out = Expansion::default();
+            if self.expand(&postmaster, 0, false, &mut out).await? {
+                return Ok(out);
+            }
+        }
+        Ok(Expansion::default())
     }
 
     /// Whether `account` may use `address` as its sender: its own address, a sub-address of

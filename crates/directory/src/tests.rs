@@ -263,6 +263,55 @@ async fn resolution_prefers_account_then_alias_then_subaddress_then_catch_all() 
 }
 
 #[tokio::test]
+async fn postmaster_of_every_hosted_domain_is_accepted() {
+    // RFC 5321 §4.5.1. Only the first domain gets a postmaster account (at first start).
+    let (_dir, d) = directory_with(test_config()).await;
+    for domain in ["b.test", "a.test", "c.test"] {
+        d.add_domain(domain).await.unwrap();
+    }
+    assert_eq!(resolve(&d, "postmaster@a.test").await, Recipient::Unknown);
+    let pm = d
+        .add_user("postmaster@b.test", &secret(PW), None)
+        .await
+        .unwrap();
+    for rcpt in [
+        "postmaster@a.test",
+        "PostMaster@c.test",
+        "postmaster@b.test",
+    ] {
+        assert_eq!(
+            resolve(&d, rcpt).await,
+            Recipient::Local(vec![pm.id]),
+            "{rcpt}"
+        );
+    }
+    // Other local parts stay unknown; a domain's own postmaster alias wins.
+    assert_eq!(resolve(&d, "abuse@a.test").await, Recipient::Unknown);
+    let own = d.add_user("admin@c.test", &secret(PW), None).await.unwrap();
+    d.add_alias("postmaster@c.test", "admin@c.test")
+        .await
+        .unwrap();
+    assert_eq!(
+        resolve(&d, "postmaster@c.test").await,
+        Recipient::Local(vec![own.id])
+    );
+    // The first domain by name with a postmaster is a.test once it has one.
+    let a = d
+        .add_user("postmaster@a.test", &secret(PW), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        resolve(&d, "postmaster@b.test").await,
+        Recipient::Local(vec![pm.id])
+    );
+    d.remove_user("postmaster@b.test").await.unwrap();
+    assert_eq!(
+        resolve(&d, "postmaster@b.test").await,
+        Recipient::Local(vec![a.id])
+    );
+}
+
+#[tokio::test]
 async fn subaddressing_can_be_turned_off() {
     let (_dir, d) = directory_with(DirectoryConfig {
         subaddress_separator: None,

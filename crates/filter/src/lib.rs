@@ -348,7 +348,6 @@ impl Filter {
             );
         }
         let rule_points: f64 = hits.iter().map(|h| h.points).sum();
-        let tokens = token_hashes(&tokenize::tokens(msg, &analysis, input.client_ip));
         // Global counts and every recipient's, in one store read.
         let scopes: Vec<TokenScope> = std::iter::once(TokenScope::Global)
             .chain(
@@ -358,7 +357,13 @@ impl Filter {
                     .map(|a| TokenScope::Account(a.account)),
             )
             .collect();
-        let mut counts = self.counts(&scopes, &tokens).await.into_iter();
+        let mut counts = if self.classifier_can_decide(&scopes).await {
+            let tokens = token_hashes(&tokenize::tokens(msg, &analysis, input.client_ip));
+            self.counts(&scopes, &tokens).await
+        } else {
+            vec![None; scopes.len()]
+        }
+        .into_iter();
         let global = counts.next().flatten();
         let senders = sender_addresses(msg, input.envelope_sender);
         for a in &mut verdict.accounts {
@@ -404,6 +409,32 @@ impl Filter {
             }
         };
         verdict::spam_fields(score, config.junk_threshold, spam, &hits, bayes_p, sender)
+    }
+
+    /// Whether the classifier has learned enough to give an opinion for any of `scopes` (the
+    /// global scope first, then each recipient's, pooled with the global one as [`bayes`] does).
+    /// Until it has, tokenizing the message and reading the counts of its tokens is wasted work
+    /// on every delivery, the normal state of a new server. A store failure counts as "cannot".
+    async fn classifier_can_decide(&self, scopes: &[TokenScope]) -> bool {
+        let min = self.inner.config.bayes_min_messages;
+        let totals = match self.inner.store.spam_totals(scopes).await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read spam totals; scoring without them");
+                return false;
+            }
+        };
+        let Some((&global, own)) = totals.split_first() else {
+            return false;
+        };
+        let enough = |t: TokenCounts| t.spam >= min && t.ham >= min;
+        enough(global)
+            || own.iter().any(|&o| {
+                enough(TokenCounts {
+                    spam: global.spam + o.spam,
+                    ham: global.ham + o.ham,
+                })
+            })
     }
 
     /// Token counts of each scope (in order); a store failure is logged and treated as "nothing

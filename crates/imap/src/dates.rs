@@ -33,6 +33,13 @@ pub(crate) fn date_days(date: &Date) -> i64 {
     days_from_civil(i64::from(date.year), date.month, date.day)
 }
 
+/// Whether a date exists in the calendar: the grammar (RFC 9051 `date-day-fixed`) lets any
+/// month have 31 days.
+pub(crate) fn exists(date: &Date) -> bool {
+    let (year, month, day) = civil_from_days(date_days(date));
+    (year, month, day) == (i64::from(date.year), date.month, date.day)
+}
+
 /// The UTC day number of unix seconds.
 pub(crate) fn unix_days(secs: i64) -> i64 {
     secs.div_euclid(86_400)
@@ -88,5 +95,16 @@ mod tests {
         assert_eq!(from_date_time(&zoned), 1_700_000_000 + 7 * 3600);
         assert_eq!(days_from_civil(1970, 1, 1), 0);
         assert_eq!(civil_from_days(-1), (1969, 12, 31));
+    }
+
+    #[test]
+    fn only_calendar_dates_exist() {
+        let date = |year, month, day| Date { year, month, day };
+        assert!(exists(&date(2024, 2, 29)));
+        assert!(exists(&date(2024, 12, 31)));
+        assert!(!exists(&date(2023, 2, 29)));
+        assert!(!exists(&date(2024, 2, 31)));
+        assert!(!exists(&date(2024, 4, 31)));
+        assert!(!exists(&date(2024, 13, 1)));
     }
 }

@@ -30,11 +30,14 @@
 //!   Before login a command may carry at most 64 KiB of literals (APPENDLIMIT applies after
 //!   login), and must arrive whole within the login timeout (slowloris). A client that stops
 //!   reading is dropped when a write makes no progress for the login/autologout time.
-//! - **`\Recent` is not tracked** (RFC 9051 removed it): IMAP4rev1 clients get `RECENT 0`,
-//!   no `\Recent` flags, SEARCH RECENT/NEW match nothing and OLD matches everything.
-//! - **MULTIAPPEND** checks every message (size, flags) before storing any, then stores them
-//!   one `store.append` at a time: a store failure half-way leaves the earlier ones stored
-//!   (the store has no multi-message transaction yet).
+//! - **`\Recent`** (IMAP4rev1 only; RFC 9051 removed it): the store keeps per mailbox the
+//!   highest UID claimed as recent; a SELECT, and the selected session when new messages show
+//!   up, claims what lies above it atomically (`store.claim_recent`), so each message is
+//!   recent in exactly one SELECT session (`recent::Recent`). EXAMINE and STATUS only look.
+//!   Sessions that ENABLEd IMAP4rev2 neither see nor claim it.
+//! - **MULTIAPPEND** is all or nothing (RFC 3502 §3): every message is checked (size, flags,
+//!   date) before any is stored, then all go into the store in one transaction
+//!   (`store.deliver_all`).
 //! - SEARCH reads message content only for keys that need it (three-valued evaluation:
 //!   flags, dates, sizes and UIDs decide first, then the cached header block, then the blob).
 //! - **The message cache** (`message::summary`, stored per message row by `tern-store`) is
@@ -51,6 +54,7 @@ mod dates;
 mod error;
 pub mod message;
 mod names;
+mod recent;
 mod selected;
 mod session;
 mod state;

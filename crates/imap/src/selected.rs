@@ -13,6 +13,7 @@ use tokio::sync::broadcast::{self, error::TryRecvError};
 
 use crate::cmd::flags_to_wire;
 use crate::error::CmdError;
+use crate::recent::Recent;
 use crate::session::Out;
 use crate::state::Enabled;
 
@@ -37,6 +38,12 @@ pub(crate) struct SelectedMailbox {
     pub(crate) gone: bool,
     /// RFC 5182 SEARCHRES: the saved result `$`, as UIDs.
     pub(crate) saved: Vec<Uid>,
+    /// IMAP4rev1 `\Recent` in this session (empty under IMAP4rev2).
+    recent: Recent,
+    /// IMAP4rev1: RECENT responses follow EXISTS (RFC 3501 §7.3.2).
+    reports_recent: bool,
+    /// IMAP4rev1 SELECT (not EXAMINE): new messages are claimed as recent for this session.
+    claims_recent: bool,
 }
 
 impl SelectedMailbox {
@@ -61,7 +68,28 @@ impl SelectedMailbox {
             lagged: false,
             gone: false,
             saved: Vec::new(),
+            recent: Recent::default(),
+            reports_recent: false,
+            claims_recent: false,
         }
+    }
+
+    /// IMAP4rev1: the messages recent in this session so far; with `claims`, new ones are
+    /// claimed as they arrive (SELECT), otherwise only looked at (EXAMINE).
+    pub(crate) fn track_recent(&mut self, recent: Recent, claims: bool) {
+        self.recent = recent;
+        self.reports_recent = true;
+        self.claims_recent = claims;
+    }
+
+    /// The `\Recent` messages of this session (RFC 3501 §2.3.2).
+    pub(crate) fn recent(&self) -> &Recent {
+        &self.recent
+    }
+
+    /// The number of recent messages the client knows (`* n RECENT`).
+    pub(crate) fn recent_count(&self) -> u32 {
+        self.recent.count(&self.uids)
     }
 
     /// The number of messages the client knows (`* n EXISTS`).
@@ -148,6 +176,7 @@ impl SelectedMailbox {
         if self.gone {
             return Ok(());
         }
+        let known = self.uids.len();
         let result = if self.lagged {
             self.resync(store, out, enabled).await
         } else if self.dirty {
@@ -169,10 +198,26 @@ impl SelectedMailbox {
             }
             Err(e) => return Err(e.into()),
         }
+        if self.reports_recent && self.uids.len() > known {
+            self.report_recent(store, out).await;
+        }
         if allow_expunge {
             self.flush_expunges(out, enabled.qresync);
         }
         Ok(())
+    }
+
+    /// RFC 3501 §7.3.2: after new messages (their EXISTS), how many messages are recent now;
+    /// a SELECT session claims the new ones first.
+    async fn report_recent(&mut self, store: &Store, out: &mut Out) {
+        if self.claims_recent {
+            match store.claim_recent(self.id).await {
+                Ok(claim) => self.recent.claimed(claim),
+                // Not fatal: the messages stay unclaimed, recent for the next session.
+                Err(e) => tracing::warn!(error = %e, "claiming \\Recent messages failed"),
+            }
+        }
+        out.send(&Response::Data(Data::Recent(self.recent_count())));
     }
 
     fn apply(&mut self, changes: Changes, out: &mut Out, enabled: Enabled) {
@@ -196,7 +241,10 @@ impl SelectedMailbox {
                 continue;
             }
             if let Some(seq) = self.seq_of(rec.uid) {
-                out.send(&flag_fetch(seq, rec.uid, &rec.flags, rec.modseq, enabled));
+                let recent = self.recent.contains(rec.uid);
+                out.send(&flag_fetch(
+                    seq, rec.uid, &rec.flags, rec.modseq, recent, enabled,
+                ));
             }
         }
         if self.exists() != before {
@@ -233,7 +281,10 @@ impl SelectedMailbox {
                 && !self.own.remove(&(rec.uid, rec.modseq.0))
                 && let Some(seq) = self.seq_of(rec.uid)
             {
-                out.send(&flag_fetch(seq, rec.uid, &rec.flags, rec.modseq, enabled));
+                let recent = self.recent.contains(rec.uid);
+                out.send(&flag_fetch(
+                    seq, rec.uid, &rec.flags, rec.modseq, recent, enabled,
+                ));
             }
         }
         if self.exists() != before {
@@ -406,17 +457,19 @@ pub(crate) fn set_contains(set: &SequenceSet, uid: u32, max: u32) -> bool {
     }
 }
 
-/// An unsolicited `* n FETCH (UID n FLAGS (...) [MODSEQ (n)])`.
+/// An unsolicited `* n FETCH (UID n FLAGS (...) [MODSEQ (n)])`; `recent`: the message is
+/// `\Recent` in this session.
 pub(crate) fn flag_fetch(
     seq: u32,
     uid: Uid,
     flags: &tern_store::Flags,
     modseq: ModSeq,
+    recent: bool,
     enabled: Enabled,
 ) -> Response {
     let mut items = vec![
         FetchData::Uid(WireUid(uid.0)),
-        FetchData::Flags(flags_to_wire(flags)),
+        FetchData::Flags(flags_to_wire(flags, recent)),
     ];
     // RFC 7162 §3.1.4: once CONDSTORE is enabled, unsolicited FETCH responses carry MODSEQ.
     if enabled.condstore {

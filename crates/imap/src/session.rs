@@ -15,7 +15,7 @@ use tern_proto::imap::{
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::ImapContext;
 use crate::error::{CmdError, SessionError};
@@ -327,7 +327,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 .await
         {
             // The command itself already succeeded or failed; the changes come next time.
-            debug!(?e, "could not report mailbox changes");
+            warn!(error = ?e, "could not report mailbox changes");
         }
         match result {
             Ok(Done { code, text }) => {
@@ -514,7 +514,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     .sync(&self.ctx.store, &mut self.out, true, enabled)
                     .await
                 {
-                    debug!(?e, "could not report mailbox changes during IDLE");
+                    warn!(error = ?e, "could not report mailbox changes during IDLE");
                 }
                 if mailbox.gone {
                     return Ok(Next::Continue);

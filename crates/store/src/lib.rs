@@ -76,8 +76,8 @@ pub use spam::{
 pub use types::{
     Account, AccountId, Alias, Appended, BlobInfo, Changes, Delivery, Domain, DomainId, FlagOp,
     FlagUpdate, Flags, Mailbox, MailboxId, MailboxStatus, MessageFlags, MessageMeta, MessageRecord,
-    MetaParts, ModSeq, NewAccount, SpecialUse, StoreOptions, StoreStats, SystemFlags, Uid,
-    UidValidity,
+    MetaParts, ModSeq, NewAccount, RecentClaim, RecentStatus, SpecialUse, StoreOptions, StoreStats,
+    SystemFlags, Uid, UidValidity,
 };
 
 use sqlite::SqliteBackend;
@@ -287,6 +287,20 @@ impl Store {
         backend!(self.mailbox_status(id))
     }
 
+    /// IMAP4rev1 `\Recent` (RFC 3501 §2.3.2): claims the messages of `mailbox` no session has
+    /// claimed yet for the caller (the session that SELECTs it) and returns their UID range.
+    /// Atomic: each UID is claimed by at most one caller. Not a change clients see (no
+    /// mod-sequence, nothing on the change bus); a claim with nothing new writes nothing.
+    pub async fn claim_recent(&self, mailbox: MailboxId) -> Result<RecentClaim> {
+        backend!(self.claim_recent(mailbox))
+    }
+
+    /// The `\Recent` mark of `mailbox` and how many messages are above it, without claiming
+    /// (EXAMINE, STATUS RECENT).
+    pub async fn recent_status(&self, mailbox: MailboxId) -> Result<RecentStatus> {
+        backend!(self.recent_status(mailbox))
+    }
+
     // ---- messages ----
 
     /// Stores one message in every target mailbox in one transaction: the blob once (refcount = number of
@@ -294,6 +308,14 @@ impl Store {
     /// and — with `delivery.queue` — the outbound queue rows for its remote recipients. All or nothing: an unknown target fails the whole delivery.
     pub async fn deliver(&self, delivery: Delivery) -> Result<Vec<Appended>> {
         backend!(self.deliver(delivery))
+    }
+
+    /// Several [`Store::deliver`]s in one transaction: all are stored or none (IMAP MULTIAPPEND,
+    /// RFC 3502 §3). Each delivery is its own operation (its own mod-sequence and change-bus
+    /// entries); the result lists each delivery's copies in order. A failing delivery rolls back
+    /// the others and leaves no blob row or file behind.
+    pub async fn deliver_all(&self, deliveries: Vec<Delivery>) -> Result<Vec<Vec<Appended>>> {
+        backend!(self.deliver_all(deliveries))
     }
 
     /// [`Store::deliver`] to a single mailbox (IMAP APPEND).
@@ -531,6 +553,12 @@ impl Store {
         tokens: &[u64],
     ) -> Result<Vec<SpamCounts>> {
         backend!(self.spam_counts(scopes, tokens))
+    }
+
+    /// The numbers of learned spam and ham messages of each scope (in order): a point lookup
+    /// each, so a caller can skip reading token counts the classifier could not use.
+    pub async fn spam_totals(&self, scopes: &[TokenScope]) -> Result<Vec<TokenCounts>> {
+        backend!(self.spam_totals(scopes))
     }
 
     /// Learns a batch of messages in one transaction (one message per call for learn-on-move; many per

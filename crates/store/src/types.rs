@@ -271,6 +271,25 @@ pub struct MailboxStatus {
     pub highestmodseq: ModSeq,
 }
 
+/// IMAP4rev1 `\Recent` (RFC 3501 §2.3.2): the UIDs one session claimed as recent, those in
+/// `after + 1 ..= through` (none when equal). Each UID is claimed at most once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecentClaim {
+    /// The highest UID claimed before (by any session).
+    pub after: u32,
+    /// The highest UID claimed now (`uidnext - 1`, or `after` if nothing was new).
+    pub through: u32,
+}
+
+/// IMAP4rev1 `\Recent` of a mailbox without claiming anything (EXAMINE, STATUS RECENT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecentStatus {
+    /// The highest UID some session has claimed: messages above it are recent.
+    pub claimed: u32,
+    /// Messages above `claimed`.
+    pub unclaimed: u32,
+}
+
 /// The IMAP system flags as a bit set (RFC 9051 §2.3.2). `\Recent` is session state, not stored.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct SystemFlags(u8);

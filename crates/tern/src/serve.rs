@@ -9,7 +9,7 @@ use tern_common::listener::Runtime;
 use tern_common::tls::TlsStore;
 use tern_directory::Directory;
 use tokio::signal::unix::{SignalKind, signal};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::cli::{GlobalArgs, LogFormatArg, ServeArgs};
 use crate::services::Services;
@@ -31,6 +31,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot install SIGINT handler")?;
 
+    raise_file_limit(&config);
     let store = settings::open_store(&config).await?;
     let directory = settings::directory(store.clone(), &config).await?;
     ensure_postmaster(&directory, &config).await?;
@@ -76,6 +77,26 @@ fn init_tracing(format: LogFormat) {
     match format {
         LogFormat::Json => builder.json().init(),
         _ => builder.init(),
+    }
+}
+
+/// Every connection is a file descriptor, and so are the store's files and connections; the
+/// usual soft limit (1,024) is far below `limits.max_connections` (10,000 by default). Past it,
+/// accepts fail and the store cannot open files (a delivery gets 451, an IDLE session misses
+/// its update). Raise the soft limit as far as the hard limit allows, as servers do, and say
+/// so when that is still short of the configured connections.
+fn raise_file_limit(config: &Config) {
+    // The store, listeners, logs and outbound connections on top of client connections.
+    let wanted = config.limits.max_connections as u64 + 1_024;
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < wanted => warn!(
+            limit,
+            max_connections = config.limits.max_connections,
+            "the open-file limit (ulimit -n) is below what the connection limit needs; \
+             raise the hard limit or lower limits.max_connections"
+        ),
+        Ok(_) => {}
+        Err(e) => warn!("cannot raise the open-file limit: {e}"),
     }
 }
 

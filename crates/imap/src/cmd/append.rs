@@ -3,10 +3,10 @@
 
 use bytes::Bytes;
 use tern_proto::imap::{AppendMessage, Code, Mailbox as WireMailbox, SequenceSet};
-use tern_store::MessageMeta;
+use tern_store::{Delivery, MessageMeta};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{flags_from_wire, lookup, wire_uidvalidity};
+use super::{flags_from_wire, lookup_destination, wire_uidvalidity};
 use crate::dates;
 use crate::error::CmdError;
 use crate::session::{CmdResult, Session, done, done_with};
@@ -21,34 +21,38 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             return Err(CmdError::bad("Not authenticated"));
         };
         let store = &self.ctx.store;
-        let dest = match lookup(store, user.account, mailbox).await {
-            Ok(dest) => dest,
-            // RFC 9051 §6.3.12: TRYCREATE when the mailbox does not exist.
-            Err(CmdError::No(Some(Code::NonExistent), _)) => {
-                return Err(CmdError::no(Code::TryCreate, "No such mailbox"));
-            }
-            Err(e) => return Err(e),
-        };
-        // Check everything before storing anything (RFC 3502 §6.3.11: all or nothing as far
-        // as the client's errors go).
-        let mut prepared = Vec::with_capacity(messages.len());
+        // RFC 9051 §6.3.12: TRYCREATE when the mailbox does not exist.
+        let dest = lookup_destination(store, user.account, mailbox).await?;
+        // RFC 3502 §3 (MULTIAPPEND): "If the server is unable to append all of the message
+        // data, it MUST NOT append any of it." Everything is checked before anything is
+        // stored, and then all messages go into the store in one transaction.
+        let mut checked = Vec::with_capacity(messages.len());
         for message in messages {
             if message.data.content.len() as u64 > self.ctx.append_limit {
                 return Err(CmdError::no(Code::TooBig, "Message too big"));
             }
             let flags = flags_from_wire(&message.flags)?;
-            let date = message
-                .date
-                .as_ref()
-                .map_or_else(dates::now, dates::from_date_time);
-            prepared.push((message.data.content, flags, date));
+            let date = match &message.date {
+                Some(date) if !dates::exists(&date.date) => {
+                    return Err(CmdError::bad("Invalid date-time: no such day"));
+                }
+                Some(date) => dates::from_date_time(date),
+                None => dates::now(),
+            };
+            checked.push((message.data.content, flags, date));
         }
-        let mut uids = Vec::with_capacity(prepared.len());
-        for (content, flags, date) in prepared {
-            let meta = summarize(content.clone()).await?;
-            let appended = store.append(dest.id, content, flags, date, meta).await?;
-            uids.push(appended.uid.get());
+        let mut deliveries = Vec::with_capacity(checked.len());
+        for (bytes, flags, internal_date) in checked {
+            deliveries.push(Delivery {
+                meta: summarize(bytes.clone()).await?,
+                bytes,
+                internal_date,
+                targets: vec![(dest.id, flags)],
+                queue: None,
+            });
         }
+        let stored = store.deliver_all(deliveries).await?;
+        let uids = stored.iter().flatten().map(|copy| copy.uid.get());
         match SequenceSet::from_ids(uids) {
             Some(set) => done_with(
                 Code::AppendUid(wire_uidvalidity(dest.uidvalidity), set),

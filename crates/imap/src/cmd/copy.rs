@@ -4,7 +4,7 @@ use tern_proto::imap::{Code, Mailbox as WireMailbox, Response, SequenceSet, Stat
 use tern_store::Uid;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{learn, lookup, wire_uidvalidity};
+use super::{learn, lookup_destination, wire_uidvalidity};
 use crate::error::CmdError;
 use crate::session::{CmdResult, Session, done, done_with};
 use crate::state::State;
@@ -27,14 +27,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         let targets = mailbox.resolve(set, uid)?;
         let store = &self.ctx.store;
-        let dest = match lookup(store, user.account, target).await {
-            Ok(dest) => dest,
-            // RFC 9051 §6.4.7: TRYCREATE tells the client it may CREATE and retry.
-            Err(CmdError::No(Some(Code::NonExistent), _)) => {
-                return Err(CmdError::no(Code::TryCreate, "No such mailbox"));
-            }
-            Err(e) => return Err(e),
-        };
+        // RFC 9051 §6.4.7: TRYCREATE tells the client it may CREATE and retry.
+        let dest = lookup_destination(store, user.account, target).await?;
         let uids: Vec<Uid> = targets.iter().map(|(_, u)| *u).collect();
         if uids.is_empty() {
             return done(format!("{verb} completed"));

@@ -19,6 +19,7 @@ use super::fetch_items::{ItemError, Needs, Source, fetch_item};
 use super::{flags_to_wire, wire_seq, wire_uid};
 use crate::error::CmdError;
 use crate::message::{ParsedMessage, summary_of};
+use crate::recent::Recent;
 use crate::selected::set_contains;
 use crate::session::{CmdResult, Session, done};
 use crate::state::State;
@@ -50,6 +51,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         };
         let targets = mailbox.resolve(&cmd.set, cmd.uid)?;
         let (id, read_only) = (mailbox.id, mailbox.read_only);
+        // IMAP4rev1 \Recent (RFC 3501 §2.3.2): a few UID ranges, empty under IMAP4rev2.
+        let recent = mailbox.recent().clone();
         let store = self.ctx.store.clone();
         if let (true, Some(since)) = (cmd.modifiers.vanished, changed_since) {
             let changes = store.changes_since(id, ModSeq(since)).await?;
@@ -70,7 +73,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             .iter()
             .all(|i| matches!(i, FetchItem::Flags | FetchItem::Uid | FetchItem::ModSeq))
         {
-            self.fetch_flags(id, &items, &targets, cmd.uid, changed_since)
+            self.fetch_flags(id, &items, &targets, cmd.uid, changed_since, &recent)
                 .await?;
             return done("FETCH completed");
         }
@@ -161,9 +164,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 if cmd.uid {
                     out.push(FetchData::Uid(wire_uid(rec.uid)));
                 }
+                let is_recent = recent.contains(rec.uid);
                 let filled = loop {
                     let source = (meta, blob.as_ref());
-                    match message_items(&items, rec, source, needs, cmd.uid, &mut out) {
+                    match message_items(&items, rec, source, needs, cmd.uid, is_recent, &mut out) {
                         Ok(filled) => break filled,
                         // A cache part could not be read: the blob answers instead.
                         Err(ItemError::NeedBlob) if blob.is_none() => {
@@ -180,7 +184,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     fill.push(&store, rec.uid, meta).await;
                 }
                 if flags_changed.is_some() && !items.contains(&FetchItem::Flags) {
-                    out.push(FetchData::Flags(flags_to_wire(&rec.flags)));
+                    out.push(FetchData::Flags(flags_to_wire(&rec.flags, is_recent)));
                 }
                 // RFC 7162 §3.1.4.1: CHANGEDSINCE implies MODSEQ; so does an implicit \Seen
                 // once CONDSTORE is on.
@@ -212,6 +216,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         targets: &[(u32, Uid)],
         uid_command: bool,
         changed_since: Option<u64>,
+        recent: &Recent,
     ) -> Result<(), CmdError> {
         let store = self.ctx.store.clone();
         let uids: Vec<Uid> = targets.iter().map(|(_, u)| *u).collect();
@@ -245,7 +250,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 }
                 for item in items {
                     match item {
-                        FetchItem::Flags => out.push(FetchData::Flags(flags_to_wire(&m.flags))),
+                        FetchItem::Flags => out.push(FetchData::Flags(flags_to_wire(
+                            &m.flags,
+                            recent.contains(m.uid),
+                        ))),
                         FetchItem::Uid if !uid_command => out.push(FetchData::Uid(wire_uid(m.uid))),
                         FetchItem::ModSeq => out.push(FetchData::ModSeq(WireModSeq(m.modseq.0))),
                         _ => {}
@@ -285,6 +293,7 @@ fn message_items(
     (meta, blob): (Option<&MessageMeta>, Option<&Bytes>),
     needs: Needs,
     uid_command: bool,
+    recent: bool,
     out: &mut Vec<FetchData>,
 ) -> Result<Option<MessageMeta>, ItemError> {
     let parsed = blob.map(|b| ParsedMessage::parse(b));
@@ -296,6 +305,7 @@ fn message_items(
         meta: meta.or(filled.as_ref()),
         raw: blob,
         parsed: parsed.as_ref(),
+        recent,
     };
     for item in items {
         out.extend(fetch_item(item, rec, &source, uid_command)?);

@@ -81,6 +81,8 @@ pub(super) struct Source<'a> {
     pub meta: Option<&'a MessageMeta>,
     pub raw: Option<&'a Bytes>,
     pub parsed: Option<&'a ParsedMessage<'a>>,
+    /// The message is `\Recent` in this session (IMAP4rev1).
+    pub recent: bool,
 }
 
 /// Why an item could not be produced.
@@ -148,7 +150,7 @@ pub(super) fn fetch_item(
     uid_command: bool,
 ) -> Result<Option<FetchData>, ItemError> {
     Ok(Some(match item {
-        FetchItem::Flags => FetchData::Flags(flags_to_wire(&rec.flags)),
+        FetchItem::Flags => FetchData::Flags(flags_to_wire(&rec.flags, source.recent)),
         FetchItem::InternalDate => FetchData::InternalDate(dates::to_date_time(rec.internal_date)),
         FetchItem::Rfc822Size => FetchData::Rfc822Size(rec.size),
         FetchItem::Uid if uid_command => return Ok(None),

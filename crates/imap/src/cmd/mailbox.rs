@@ -265,6 +265,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         items: &[StatusItem],
     ) -> Result<(), CmdError> {
         let status = self.ctx.store.mailbox_status(mailbox.id).await?;
+        // RFC 3501 §6.3.10: the messages with \Recent, i.e. not yet claimed by a session.
+        let recent = if items.contains(&StatusItem::Recent) {
+            self.ctx.store.recent_status(mailbox.id).await?.unclaimed
+        } else {
+            0
+        };
         let values = items
             .iter()
             .filter_map(|item| {
@@ -282,8 +288,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     StatusItem::HighestModSeq => {
                         StatusValue::HighestModSeq(WireModSeq(status.highestmodseq.0))
                     }
-                    // \Recent is not tracked (see crate notes): always 0.
-                    StatusItem::Recent => StatusValue::Recent(0),
+                    StatusItem::Recent => StatusValue::Recent(recent),
                 })
             })
             .collect();

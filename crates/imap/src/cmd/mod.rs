@@ -18,12 +18,16 @@ use tern_store::{AccountId, Flags, Mailbox, Store, SystemFlags, UidValidity};
 use crate::error::CmdError;
 use crate::names;
 
-/// The store's flags as sent in FETCH (never `\Recent`: see the crate notes).
-pub(crate) fn flags_to_wire(flags: &Flags) -> Vec<FlagFetch> {
+/// The store's flags as sent in FETCH, and `\Recent` if the message is recent in this
+/// session (IMAP4rev1 only, RFC 3501 §2.3.2: the caller knows).
+pub(crate) fn flags_to_wire(flags: &Flags, recent: bool) -> Vec<FlagFetch> {
     // Exact, so that a message without flags (the common case in FETCH 1:* FLAGS) costs no
     // allocation.
-    let system = flags.system.bits().count_ones() as usize;
+    let system = flags.system.bits().count_ones() as usize + usize::from(recent);
     let mut out = Vec::with_capacity(system + flags.keywords.len());
+    if recent {
+        out.push(FlagFetch::Recent);
+    }
     for (bit, flag) in [
         (SystemFlags::SEEN, Flag::Seen),
         (SystemFlags::ANSWERED, Flag::Answered),
@@ -96,6 +100,21 @@ pub(crate) async fn lookup(
         .mailbox_by_name(account, name.as_str())
         .await?
         .ok_or_else(CmdError::nonexistent)
+}
+
+/// The destination of APPEND, COPY or MOVE. RFC 9051 §6.3.12, §6.4.7, §6.4.8: TRYCREATE only
+/// when the mailbox does not exist and a CREATE could make it; a name CREATE refuses
+/// (another namespace, `..`, control characters) gets the same `NO [CANNOT]` CREATE gives.
+pub(crate) async fn lookup_destination(
+    store: &Store,
+    account: AccountId,
+    name: &WireMailbox,
+) -> Result<Mailbox, CmdError> {
+    names::validate(name.as_str()).map_err(|why| CmdError::no(Code::Cannot, why))?;
+    store
+        .mailbox_by_name(account, name.as_str())
+        .await?
+        .ok_or_else(|| CmdError::no(Code::TryCreate, "No such mailbox"))
 }
 
 /// The wire form of a UIDVALIDITY (never zero in the store; 1 if it were).

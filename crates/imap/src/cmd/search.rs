@@ -27,6 +27,8 @@ struct Candidate<'a> {
     exists: u32,
     max_uid: u32,
     saved: &'a HashSet<Uid>,
+    /// `\Recent` in this session (IMAP4rev1; never under IMAP4rev2).
+    recent: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
@@ -60,6 +62,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         };
         let mut fill = CacheFill::new(mailbox.id);
         let saved: HashSet<Uid> = mailbox.saved.iter().copied().collect();
+        let recent = mailbox.recent().clone();
         let exists = mailbox.exists();
         let max_uid = mailbox.uids().last().map_or(0, |u| u.get());
         let mut matched: Vec<(u32, Uid, u64)> = Vec::new();
@@ -93,6 +96,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     exists,
                     max_uid,
                     saved: &saved,
+                    recent: recent.contains(rec.uid),
                 };
                 let cached = cache_row
                     .as_ref()
@@ -282,9 +286,11 @@ fn eval(key: &SearchKey, c: &Candidate<'_>, m: Content<'_>) -> Option<bool> {
         SearchKey::Unseen => !sys(SystemFlags::SEEN),
         SearchKey::Keyword(k) => keyword(k),
         SearchKey::Unkeyword(k) => !keyword(k),
-        // \Recent is not tracked: nothing is recent, everything is old.
-        SearchKey::New | SearchKey::Recent => false,
-        SearchKey::Old => true,
+        // RFC 3501 §6.4.4: NEW is "RECENT UNSEEN"; OLD is "NOT RECENT". Under IMAP4rev2
+        // nothing is recent (RFC 9051 Appendix E).
+        SearchKey::Recent => c.recent,
+        SearchKey::New => c.recent && !sys(SystemFlags::SEEN),
+        SearchKey::Old => !c.recent,
         // RFC 9051 §6.4.4: dates compare the INTERNALDATE's day, ignoring time and zone.
         SearchKey::Before(d) => day < date_days(d),
         SearchKey::On(d) => day == date_days(d),

@@ -13,6 +13,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::{lookup, permanent_flags, system_flags, wire_seq, wire_uidvalidity};
 use crate::error::CmdError;
 use crate::names::DELIMITER;
+use crate::recent::Recent;
 use crate::selected::{SelectedMailbox, flag_fetch, set_contains};
 use crate::session::{CmdResult, Session, done, done_with};
 use crate::state::State;
@@ -59,14 +60,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             .position(|r| !r.flags.system.contains(tern_store::SystemFlags::SEEN));
         let mut flags = system_flags();
         flags.extend(keywords.into_iter().map(|k| Flag::Keyword(k.clone())));
-        let view = SelectedMailbox::new(&mailbox, uids, rx, read_only);
+        let mut view = SelectedMailbox::new(&mailbox, uids, rx, read_only);
+        if !self.enabled.rev2 {
+            // RFC 3501 §2.3.2: after reading the messages, so that every one of them above
+            // the mark is covered by the claim. EXAMINE must not claim (§6.3.2).
+            let recent = if read_only {
+                Recent::above(store.recent_status(mailbox.id).await?.claimed)
+            } else {
+                let mut recent = Recent::default();
+                recent.claimed(store.claim_recent(mailbox.id).await?);
+                recent
+            };
+            view.track_recent(recent, !read_only);
+        }
 
         let out = &mut self.out;
         out.send(&Response::Data(Data::Flags(flags)));
         out.send(&Response::Data(Data::Exists(view.exists())));
         if !self.enabled.rev2 {
-            // IMAP4rev1 (RFC 3501 §7.3.2): \Recent is not tracked, so RECENT is 0.
-            out.send(&Response::Data(Data::Recent(0)));
+            // IMAP4rev1 (RFC 3501 §7.3.2).
+            out.send(&Response::Data(Data::Recent(view.recent_count())));
             if let Some(i) = first_unseen {
                 out.send(&Response::untagged(
                     Status::Ok,
@@ -139,6 +152,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                         rec.uid,
                         &rec.flags,
                         rec.modseq,
+                        view.recent().contains(rec.uid),
                         self.enabled,
                     ));
                 }

@@ -59,7 +59,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 items.push(FetchData::Uid(wire_uid(*uid)));
             }
             if !cmd.silent {
-                items.push(FetchData::Flags(flags_to_wire(flags)));
+                items.push(FetchData::Flags(flags_to_wire(
+                    flags,
+                    mailbox.recent().contains(*uid),
+                )));
             }
             // RFC 7162 §3.1.3: the new MODSEQ is reported even with .SILENT.
             if condstore {
@@ -87,7 +90,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 if cmd.uid {
                     items.push(FetchData::Uid(wire_uid(rec.uid)));
                 }
-                items.push(FetchData::Flags(flags_to_wire(&rec.flags)));
+                items.push(FetchData::Flags(flags_to_wire(
+                    &rec.flags,
+                    mailbox.recent().contains(rec.uid),
+                )));
                 if condstore {
                     items.push(FetchData::ModSeq(WireModSeq(rec.modseq.0)));
                 }

@@ -43,17 +43,17 @@ async fn body_peek_leaves_seen_alone_and_body_sets_it() {
         ["* 1 FETCH (BODY[HEADER.FIELDS (SUBJECT)] {16}\r\nSubject: one\r\n\r\n)"]
     );
     let lines = c.cmd("b FETCH 1 (FLAGS)", "b OK").await;
-    assert_eq!(lines, ["* 1 FETCH (FLAGS ())"]);
+    assert_eq!(lines, ["* 1 FETCH (FLAGS (\\Recent))"]);
     let lines = c.cmd("c FETCH 1 (BODY[TEXT])", "c OK").await;
     assert_eq!(
         lines,
-        ["* 1 FETCH (BODY[TEXT] {14}\r\nHello Alice.\r\n FLAGS (\\Seen))"]
+        ["* 1 FETCH (BODY[TEXT] {14}\r\nHello Alice.\r\n FLAGS (\\Recent \\Seen))"]
     );
     let lines = c.cmd("d FETCH 1 (FLAGS)", "d OK").await;
-    assert_eq!(lines, ["* 1 FETCH (FLAGS (\\Seen))"]);
+    assert_eq!(lines, ["* 1 FETCH (FLAGS (\\Recent \\Seen))"]);
     let lines = c.cmd("e FETCH 1 (BODY[]<0.4>)", "e OK").await;
     assert_eq!(lines, ["* 1 FETCH (BODY[]<0> {4}\r\nFrom)"]);
-    // EXAMINE never sets \Seen.
+    // EXAMINE never sets \Seen (and the SELECT before claimed \Recent).
     c.cmd("f EXAMINE INBOX", "f OK").await;
     let lines = c.cmd("g FETCH 2 (RFC822.TEXT FLAGS)", "g OK").await;
     assert!(lines[0].ends_with("FLAGS ())"), "{lines:#?}");

@@ -137,7 +137,7 @@ async fn status_reports_counters() {
     assert_eq!(
         lines,
         [format!(
-            "* STATUS \"INBOX\" (MESSAGES 1 UIDNEXT 2 UIDVALIDITY {} UNSEEN 1 DELETED 0 SIZE {} HIGHESTMODSEQ {} RECENT 0)",
+            "* STATUS \"INBOX\" (MESSAGES 1 UIDNEXT 2 UIDVALIDITY {} UNSEEN 1 DELETED 0 SIZE {} HIGHESTMODSEQ {} RECENT 1)",
             st.uidvalidity.0,
             MSG1.len(),
             st.highestmodseq.0

@@ -15,7 +15,7 @@ async fn select_and_examine_report_the_mailbox() {
         [
             "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)".to_owned(),
             "* 3 EXISTS".to_owned(),
-            "* 0 RECENT".to_owned(),
+            "* 3 RECENT".to_owned(),
             "* OK [UNSEEN 1] First unseen".to_owned(),
             "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted".to_owned(),
             format!("* OK [UIDVALIDITY {}] UIDs valid", mb.uidvalidity.0),
@@ -78,7 +78,7 @@ async fn append_then_fetch_returns_the_same_octets_with_appenduid() {
         .await;
     let line = c.try_raw_line().await.unwrap();
     let mut expected = format!(
-        "* 1 FETCH (UID 1 FLAGS (\\Seen $Forwarded) INTERNALDATE \"14-Nov-2023 21:13:20 +0000\" RFC822.SIZE {} BODY[] {{{}}}\r\n",
+        "* 1 FETCH (UID 1 FLAGS (\\Recent \\Seen $Forwarded) INTERNALDATE \"14-Nov-2023 21:13:20 +0000\" RFC822.SIZE {} BODY[] {{{}}}\r\n",
         MSG3.len(),
         MSG3.len()
     )
@@ -93,9 +93,54 @@ async fn append_then_fetch_returns_the_same_octets_with_appenduid() {
     let lines = c.cmd("e FETCH 2:3 (FLAGS)", "e OK").await;
     assert_eq!(
         lines,
-        ["* 2 FETCH (FLAGS ())", "* 3 FETCH (FLAGS (\\Draft))"]
+        [
+            "* 2 FETCH (FLAGS (\\Recent))",
+            "* 3 FETCH (FLAGS (\\Recent \\Draft))"
+        ]
     );
     c.cmd("f APPEND Nope {1+}\r\nx", "f NO [TRYCREATE]").await;
+}
+
+#[tokio::test]
+async fn a_multiappend_with_one_bad_message_appends_none() {
+    let h = harness_with(|ctx| ctx.append_limit = 1000).await;
+    let mut c = h.login().await;
+    let first = |tag: &str| {
+        format!(
+            "{tag} APPEND INBOX (\\Seen) {{{}+}}\r\n{}",
+            MSG1.len(),
+            String::from_utf8_lossy(MSG1)
+        )
+    };
+    // RFC 3502 §3: an unknown system flag, a bad date or a too-big literal in the second
+    // message, and the first is not stored either.
+    c.cmd(&format!("{} (\\Bogus) {{1+}}\r\nx", first("a")), "a BAD")
+        .await;
+    c.cmd(
+        &format!("{} \"31-Feb-2024 00:00:00 +0000\" {{1+}}\r\nx", first("b")),
+        "b BAD",
+    )
+    .await;
+    c.cmd(&format!("{} {{1001}}", first("c")), "c NO [TOOBIG]")
+        .await;
+    // A non-synchronizing literal arrives anyway and is skipped.
+    let big = "x".repeat(1001);
+    c.cmd(
+        &format!("{} {{1001+}}\r\n{big}", first("d")),
+        "d BAD [TOOBIG]",
+    )
+    .await;
+    assert!(h.store.messages(h.inbox).await.unwrap().is_empty());
+    let blob = tern_store::BlobId::of(MSG1);
+    assert_eq!(h.store.blob_info(&blob).await.unwrap(), None);
+    h.store.check_integrity().await.unwrap();
+    // The session goes on, and a good MULTIAPPEND stores both, in order.
+    let lines = c
+        .cmd(&format!("{} {{1+}}\r\nx", first("e")), "e OK [APPENDUID")
+        .await;
+    assert!(lines.is_empty(), "{lines:#?}");
+    let lines = c.cmd("f STATUS INBOX (MESSAGES UIDNEXT)", "f OK").await;
+    assert_eq!(lines, ["* STATUS \"INBOX\" (MESSAGES 2 UIDNEXT 3)"]);
 }
 
 #[tokio::test]
@@ -106,18 +151,20 @@ async fn store_changes_flags_and_reports_them() {
     assert_eq!(
         lines,
         [
-            "* 1 FETCH (FLAGS (\\Flagged Work))",
-            "* 2 FETCH (FLAGS (\\Flagged Work))"
+            "* 1 FETCH (FLAGS (\\Recent \\Flagged Work))",
+            "* 2 FETCH (FLAGS (\\Recent \\Flagged Work))"
         ]
     );
     let lines = c.cmd("b STORE 1 -FLAGS.SILENT (Work)", "b OK").await;
     assert!(lines.is_empty(), "{lines:#?}");
     let lines = c.cmd("c UID STORE 2 FLAGS (\\Seen)", "c OK").await;
-    assert_eq!(lines, ["* 2 FETCH (UID 2 FLAGS (\\Seen))"]);
+    assert_eq!(lines, ["* 2 FETCH (UID 2 FLAGS (\\Recent \\Seen))"]);
     // Unchanged messages still get their FLAGS.
     let lines = c.cmd("d STORE 2 +FLAGS (\\Seen)", "d OK").await;
-    assert_eq!(lines, ["* 2 FETCH (FLAGS (\\Seen))"]);
-    c.cmd("e STORE 1 +FLAGS (\\Recent)", "e OK").await;
+    assert_eq!(lines, ["* 2 FETCH (FLAGS (\\Recent \\Seen))"]);
+    // RFC 3501 §2.3.2: \Recent cannot be altered by the client.
+    let lines = c.cmd("e STORE 1 -FLAGS (\\Recent)", "e OK").await;
+    assert_eq!(lines, ["* 1 FETCH (FLAGS (\\Recent \\Flagged))"]);
     c.cmd("f STORE 9 +FLAGS (\\Seen)", "f BAD").await;
     c.cmd("g UID STORE 9 +FLAGS (\\Seen)", "g OK").await;
 }
@@ -145,7 +192,7 @@ async fn store_unchangedsince_reports_modified() {
         )
         .await;
     assert!(
-        lines[0].starts_with("* 1 FETCH (FLAGS (\\Seen) MODSEQ ("),
+        lines[0].starts_with("* 1 FETCH (FLAGS (\\Recent \\Seen) MODSEQ ("),
         "{lines:#?}"
     );
     let m1b = modseq(&lines[0]);
@@ -191,6 +238,52 @@ async fn copy_and_move_answer_with_copyuid_and_move_expunges() {
     assert_eq!(lines[1], "* 1 EXPUNGE");
     let lines = c.cmd("f STATUS Archive (MESSAGES)", "f OK").await;
     assert_eq!(lines, ["* STATUS \"Archive\" (MESSAGES 4)"]);
+}
+
+#[tokio::test]
+async fn copy_move_and_append_to_names_create_refuses_get_no_trycreate() {
+    let h = Harness::with_messages().await;
+    let mut c = h.select().await;
+    // Without UTF8=ACCEPT a control character is not modified UTF-7: a syntax error.
+    c.cmd(
+        "u1 COPY 1 {3+}\r\na\u{1}b",
+        "u1 BAD mailbox name has a control character",
+    )
+    .await;
+    c.cmd("u2 UNSELECT", "u2 OK").await;
+    c.cmd("u3 ENABLE UTF8=ACCEPT", "u3 OK").await;
+    c.cmd("u4 SELECT INBOX", "u4 OK").await;
+    let names = [
+        "~bob/INBOX",
+        "../x",
+        "#shared/x",
+        "a/../b",
+        "{3+}\r\na\u{1}b",
+    ];
+    for (i, name) in names.iter().enumerate() {
+        // RFC 9051 §6.4.7: TRYCREATE promises that a CREATE could succeed; it cannot here.
+        c.cmd(&format!("c{i} CREATE {name}"), &format!("c{i} NO [CANNOT]"))
+            .await;
+        for verb in ["COPY", "MOVE", "UID COPY"] {
+            let tag = format!("{}{i}", verb.replace(' ', ""));
+            c.cmd(
+                &format!("{tag} {verb} 1 {name}"),
+                &format!("{tag} NO [CANNOT]"),
+            )
+            .await;
+        }
+        c.cmd(
+            &format!("a{i} APPEND {name} {{1+}}\r\nx"),
+            &format!("a{i} NO [CANNOT]"),
+        )
+        .await;
+    }
+    // A name that could be created still gets TRYCREATE, and the retry works.
+    c.cmd("t1 MOVE 1 New/Sub", "t1 NO [TRYCREATE]").await;
+    c.cmd("t2 CREATE New/Sub", "t2 OK").await;
+    c.cmd("t3 MOVE 1 New/Sub", "t3 OK").await;
+    let lines = c.cmd("t4 FETCH 1:* UID", "t4 OK").await;
+    assert_eq!(lines, ["* 1 FETCH (UID 2)", "* 2 FETCH (UID 3)"]);
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ mod cache;
 mod fetch;
 mod mailboxes;
 mod messages;
+mod recent;
 mod search;
 mod sync;
 mod tls;
@@ -163,6 +164,16 @@ impl Harness {
         c.send(&format!("l1 LOGIN {user} \"{PASSWORD}\"")).await;
         c.expect_tagged("l1 OK").await;
         c
+    }
+
+    /// Logged in as alice (IMAP4rev1) with INBOX selected by `{tag}1 SELECT INBOX`; the
+    /// client and the SELECT's untagged lines.
+    pub(crate) async fn select_rev1(&self, tag: &str) -> (Client<DuplexStream>, Vec<String>) {
+        let mut c = self.login().await;
+        let lines = c
+            .cmd(&format!("{tag}1 SELECT INBOX"), &format!("{tag}1 OK"))
+            .await;
+        (c, lines)
     }
 
     /// Logged in with INBOX selected.

@@ -27,7 +27,10 @@ async fn search_keys_match_flags_headers_body_and_dates() {
         ("2:3 NOT 3", "* SEARCH 2"),
         ("(FLAGGED) OR SEEN ANSWERED", "* SEARCH"),
         ("CHARSET UTF-8 SUBJECT one", "* SEARCH 1"),
-        ("NEW", "* SEARCH"),
+        // This SELECT was the first to see the three: all recent (RFC 3501 §6.4.4).
+        ("NEW", "* SEARCH 1 2 3"),
+        ("RECENT", "* SEARCH 1 2 3"),
+        ("OLD", "* SEARCH"),
     ];
     for (i, (criteria, expected)) in cases.iter().enumerate() {
         let lines = c

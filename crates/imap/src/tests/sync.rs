@@ -17,7 +17,8 @@ async fn a_change_in_one_session_shows_up_in_the_other_at_noop() {
     a.cmd("a4 EXPUNGE", "a4 OK").await;
     a.cmd("a5 APPEND INBOX {3+}\r\nx\r\n", "a5 OK").await;
     let lines = b.cmd("b2 NOOP", "b2 OK").await;
-    assert_eq!(lines, ["* 4 EXISTS", "* 2 EXPUNGE"]);
+    // a saw its APPEND first: the message is recent there, not here (RFC 3501 §2.3.2).
+    assert_eq!(lines, ["* 4 EXISTS", "* 0 RECENT", "* 2 EXPUNGE"]);
     let lines = b.cmd("b3 FETCH 3 (UID)", "b3 OK").await;
     assert_eq!(lines, ["* 3 FETCH (UID 4)"]);
 }
@@ -53,6 +54,8 @@ async fn idle_pushes_changes_from_other_sessions_and_deliveries_immediately() {
     b.expect("* 3 FETCH (UID 3 FLAGS (\\Flagged))").await;
     h.deliver(MSG1).await;
     b.expect("* 4 EXISTS").await;
+    // b is told first, so the new message is recent in b.
+    b.expect("* 1 RECENT").await;
     a.cmd("a2 STORE 1 +FLAGS.SILENT (\\Deleted)", "a2 OK").await;
     a.cmd("a3 EXPUNGE", "a3 OK").await;
     b.expect("* 1 FETCH (UID 1 FLAGS (\\Deleted))").await;
@@ -90,7 +93,7 @@ async fn condstore_changedsince_returns_only_changed_messages() {
         .unwrap();
     let lines = c.cmd("b STORE 2 +FLAGS (\\Answered)", "b OK").await;
     assert!(
-        lines[0].starts_with("* 2 FETCH (FLAGS (\\Answered) MODSEQ ("),
+        lines[0].starts_with("* 2 FETCH (FLAGS (\\Recent \\Answered) MODSEQ ("),
         "{lines:#?}"
     );
     let lines = c
@@ -98,7 +101,7 @@ async fn condstore_changedsince_returns_only_changed_messages() {
         .await;
     assert_eq!(lines.len(), 1, "{lines:#?}");
     assert!(
-        lines[0].starts_with("* 2 FETCH (FLAGS (\\Answered) MODSEQ ("),
+        lines[0].starts_with("* 2 FETCH (FLAGS (\\Recent \\Answered) MODSEQ ("),
         "{lines:#?}"
     );
     let lines = c.cmd(&format!("d SEARCH MODSEQ {}", hms + 1), "d OK").await;
@@ -155,9 +158,9 @@ async fn own_appends_and_implicit_seen_are_reported_exactly_once() {
     let h = Harness::with_messages().await;
     let mut c = h.select().await;
     let lines = c.cmd("a APPEND INBOX {3+}\r\nx\r\n", "a OK").await;
-    assert_eq!(lines, ["* 4 EXISTS"]);
+    assert_eq!(lines, ["* 4 EXISTS", "* 4 RECENT"]);
     let lines = c.cmd("b FETCH 1 (BODY[TEXT])", "b OK").await;
-    assert!(lines[0].ends_with("FLAGS (\\Seen))"), "{lines:#?}");
+    assert!(lines[0].ends_with("FLAGS (\\Recent \\Seen))"), "{lines:#?}");
     let lines = c.cmd("c NOOP", "c OK").await;
     assert!(lines.is_empty(), "{lines:#?}");
 }
@@ -193,7 +196,8 @@ async fn a_lagged_session_resynchronises_from_the_store() {
         [
             "* 1 FETCH (UID 1 FLAGS ())",
             "* 2 FETCH (UID 2 FLAGS ())",
-            "* 3 FETCH (UID 4 FLAGS ())"
+            // Delivered while b was behind; b was told first.
+            "* 3 FETCH (UID 4 FLAGS (\\Recent))"
         ]
     );
 }

@@ -11,9 +11,13 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Utf7Error {
-    /// An octet outside printable US-ASCII.
+    /// An octet above US-ASCII (8-bit).
     #[error("mailbox name has a non-ASCII octet; use modified UTF-7")]
     NotAscii,
+    /// A US-ASCII control character (0x00–0x1F, 0x7F): not printable, so not modified
+    /// UTF-7 either, and no mailbox name may contain one.
+    #[error("mailbox name has a control character")]
+    Control,
     /// `&` without the closing `-`.
     #[error("unterminated modified UTF-7 shift sequence")]
     Unterminated,
@@ -97,7 +101,10 @@ pub fn decode_modified_utf7(input: &[u8]) -> Result<String, Utf7Error> {
     let mut i = 0;
     let mut after_shift = false;
     while let Some(&b) = input.get(i) {
-        if !(0x20..=0x7e).contains(&b) {
+        if b.is_ascii_control() {
+            return Err(Utf7Error::Control);
+        }
+        if !b.is_ascii() {
             return Err(Utf7Error::NotAscii);
         }
         if b != b'&' {
@@ -195,6 +202,9 @@ mod tests {
             decode_modified_utf7("ü".as_bytes()),
             Err(Utf7Error::NotAscii)
         );
+        assert_eq!(decode_modified_utf7(b"a\x01b"), Err(Utf7Error::Control));
+        assert_eq!(decode_modified_utf7(b"a\x7fb"), Err(Utf7Error::Control));
+        assert_eq!(decode_modified_utf7(b"a\tb"), Err(Utf7Error::Control));
         // "a" encoded: printable ASCII must represent itself.
         assert_eq!(decode_modified_utf7(b"&AGE-"), Err(Utf7Error::NotCanonical));
         // Two adjacent shifts must have been one.

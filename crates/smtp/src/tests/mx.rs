@@ -288,6 +288,23 @@ async fn ehlo_and_rset_end_the_transaction() {
 }
 
 #[tokio::test]
+async fn postmaster_of_a_domain_without_one_is_accepted() {
+    // RFC 5321 §4.5.1: a second hosted domain with no postmaster account or alias of its own.
+    let h = harness().await;
+    let directory = Directory::new(h.store.clone(), DirectoryConfig::default()).unwrap();
+    directory.add_domain("second.test").await.unwrap();
+    let mut c = h.mx().await;
+    c.ehlo().await;
+    c.cmd("MAIL FROM:<a@remote.test>", "250").await;
+    c.cmd("RCPT TO:<POSTMASTER@second.test>", "250 2.1.5").await;
+    c.cmd("RCPT TO:<nobody@second.test>", "550 5.1.1").await;
+    c.cmd("DATA", "354").await;
+    c.write(message("postmaster").as_bytes()).await;
+    c.cmd(".", "250 2.0.0").await;
+    assert_eq!(h.inbox(&h.bob).await.len(), 1);
+}
+
+#[tokio::test]
 async fn postmaster_without_domain_is_accepted() {
     let h = harness().await;
     let mut c = h.mx().await;

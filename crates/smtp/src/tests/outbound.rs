@@ -263,7 +263,8 @@ async fn a_null_mx_bounces_at_once_through_a_real_resolver() {
     let h = harness().await;
     let resolver = tern_common::dns::shared_resolver(&tern_common::config::DnsConfig {
         nameservers: vec![dns.addr],
-        timeout: Duration::from_secs(2),
+        // Generous: costs nothing when dnsmasq answers, and a loaded machine can be slow.
+        timeout: Duration::from_secs(10),
     })
     .unwrap();
     let out = outbound(&h, config(1), Arc::new(HickoryDns(resolver)));
@@ -416,10 +417,12 @@ impl Dnsmasq {
             });
         let addr = SocketAddr::new(LOOPBACK, port);
         // Wait until it answers on TCP (it binds UDP and TCP together).
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(addr).is_ok() {
-                break;
-            }
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(addr).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "dnsmasq did not start"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         Dnsmasq { child, addr }

@@ -8,7 +8,8 @@ use crate::blob::BlobId;
 use crate::bus::{Change, ChangeKind};
 use crate::error::{Result, StoreError};
 use crate::types::{
-    AccountId, Mailbox, MailboxId, MailboxStatus, ModSeq, SpecialUse, Uid, UidValidity,
+    AccountId, Mailbox, MailboxId, MailboxStatus, ModSeq, RecentClaim, RecentStatus, SpecialUse,
+    Uid, UidValidity,
 };
 
 /// Hierarchy separator.
@@ -332,6 +333,46 @@ pub(crate) fn status(c: &Connection, id: MailboxId) -> Result<MailboxStatus> {
         uidvalidity: mailbox.uidvalidity,
         highestmodseq: mailbox.highestmodseq,
     })
+}
+
+/// What [`claim_recent`] would claim now, without claiming it.
+pub(crate) fn peek_recent(c: &Connection, id: MailboxId) -> Result<RecentClaim> {
+    let (after, uidnext): (u32, u32) = c
+        .prepare_cached("SELECT recent_uid, uidnext FROM mailboxes WHERE id = ?1")
+        .db()?
+        .query_row([id.0], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+        .db()?
+        .ok_or(StoreError::NotFound)?;
+    Ok(RecentClaim {
+        after,
+        through: uidnext.saturating_sub(1).max(after),
+    })
+}
+
+/// RFC 3501 §2.3.2: the caller becomes the session that sees the messages above the recent
+/// mark as recent; the mark moves to the highest UID allocated. Runs in the writer, so two
+/// sessions never claim the same UID.
+pub(crate) fn claim_recent(c: &Connection, id: MailboxId) -> Result<RecentClaim> {
+    let claim = peek_recent(c, id)?;
+    if claim.through > claim.after {
+        c.prepare_cached("UPDATE mailboxes SET recent_uid = ?2 WHERE id = ?1")
+            .db()?
+            .execute(params![id.0, claim.through])
+            .db()?;
+    }
+    Ok(claim)
+}
+
+/// The recent mark and the number of messages above it.
+pub(crate) fn recent_status(c: &Connection, id: MailboxId) -> Result<RecentStatus> {
+    let claimed = peek_recent(c, id)?.after;
+    let unclaimed: u32 = c
+        .prepare_cached("SELECT COUNT(*) FROM messages WHERE mailbox_id = ?1 AND uid > ?2")
+        .db()?
+        .query_row(params![id.0, claimed], |r| r.get(0))
+        .db()?;
+    Ok(RecentStatus { claimed, unclaimed })
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use rusqlite::{Connection, OptionalExtension};
-use tokio::sync::broadcast;
+use tokio::sync::{Semaphore, broadcast};
 
 use self::writer::{JobCtx, Writer};
 use crate::blob::{BlobFiles, BlobId};
@@ -57,11 +57,21 @@ pub(crate) fn unix_now() -> i64 {
 struct ReadPool {
     path: std::path::PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// Reads in flight on the blocking pool, at most [`MAX_READS`].
+    reads: Arc<Semaphore>,
 }
 
-/// Idle connections kept; more are opened under load and closed afterwards. Opening one costs a
-/// schema parse, so keep enough for the usual number of concurrent reads (one per busy session).
-const MAX_IDLE_READERS: usize = 16;
+/// Reads running at once on the blocking pool; the rest wait their turn. Unbounded, a burst
+/// (one delivery wakes every IDLE session of its recipient, and each reads its mailbox's
+/// changes: 10,000 sessions, ~100 reads at a time) grew tokio's blocking pool to its 512
+/// threads and opened a connection per read beyond the idle ones, so most reads paid for a
+/// connection, a schema parse and fresh statements (83 % of server CPU in that load test)
+/// and the process kept hundreds of file descriptors open. Two cores gain nothing from more.
+const MAX_READS: usize = 16;
+
+/// Idle connections kept: every bounded read finds one, plus the inline lookups of the async
+/// workers. More are opened only beyond that and closed afterwards (a schema parse each).
+const MAX_IDLE_READERS: usize = MAX_READS + 16;
 
 /// Prepared statements kept per connection; rusqlite's default (16) is fewer than the distinct
 /// statements one delivery runs, and a miss means parsing the SQL again.
@@ -142,6 +152,7 @@ impl SqliteBackend {
         let readers = Arc::new(ReadPool {
             path: options.db_path,
             idle: Mutex::new(Vec::new()),
+            reads: Arc::new(Semaphore::new(MAX_READS)),
         });
         Ok(SqliteBackend {
             writer,
@@ -167,9 +178,16 @@ impl SqliteBackend {
     {
         let pool = Arc::clone(&self.readers);
         let files = Arc::clone(&self.files);
-        tokio::task::spawn_blocking(move || pool.with(|conn| f(conn, &files)))
+        let permit = Arc::clone(&pool.reads)
+            .acquire_owned()
             .await
-            .map_err(|_| StoreError::Closed)?
+            .map_err(|_| StoreError::Closed)?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            pool.with(|conn| f(conn, &files))
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?
     }
 
     /// A lookup by primary key or unique index, run on the calling thread: it touches a few
@@ -369,6 +387,21 @@ impl SqliteBackend {
         self.read(move |c, _| mailbox::status(c, id)).await
     }
 
+    pub(crate) async fn claim_recent(&self, id: MailboxId) -> Result<RecentClaim> {
+        // Nothing new since the last claim (most SELECTs): a lookup, no write. The writer
+        // checks again, so a claim racing another one still gets each UID once.
+        let peek = self.lookup(|c| mailbox::peek_recent(c, id))?;
+        if peek.through == peek.after {
+            return Ok(peek);
+        }
+        self.write(move |ctx| mailbox::claim_recent(ctx.conn, id))
+            .await
+    }
+
+    pub(crate) async fn recent_status(&self, id: MailboxId) -> Result<RecentStatus> {
+        self.read(move |c, _| mailbox::recent_status(c, id)).await
+    }
+
     // ---- messages ----
 
     pub(crate) async fn deliver(&self, delivery: Delivery) -> Result<Vec<Appended>> {
@@ -391,6 +424,45 @@ impl SqliteBackend {
         };
         self.write(move |ctx| {
             message::deliver(ctx, blob, internal_date, &meta, &targets, queue.as_ref())
+        })
+        .await
+    }
+
+    pub(crate) async fn deliver_all(
+        &self,
+        deliveries: Vec<Delivery>,
+    ) -> Result<Vec<Vec<Appended>>> {
+        // Blobs are hashed (and large ones written) before the job, as in `deliver`; a prepared
+        // blob that never reaches a row removes its temp file when dropped.
+        let mut prepared = Vec::with_capacity(deliveries.len());
+        for delivery in deliveries {
+            let Delivery {
+                bytes,
+                internal_date,
+                meta,
+                targets,
+                queue,
+            } = delivery;
+            let files = Arc::clone(&self.files);
+            let max = self.inline_blob_max;
+            let blob = if bytes.len() <= max {
+                files.prepare(bytes, max)?
+            } else {
+                tokio::task::spawn_blocking(move || files.prepare(bytes, max))
+                    .await
+                    .map_err(|_| StoreError::Closed)??
+            };
+            prepared.push((blob, internal_date, meta, targets, queue));
+        }
+        // One job: a failing delivery fails the job, whose savepoint (or transaction) is
+        // rolled back whole, and the writer removes the files the job renamed in.
+        self.write(move |ctx| {
+            prepared
+                .into_iter()
+                .map(|(blob, date, meta, targets, queue)| {
+                    message::deliver(ctx, blob, date, &meta, &targets, queue.as_ref())
+                })
+                .collect()
         })
         .await
     }

@@ -58,6 +58,10 @@ impl SqliteBackend {
         .await
     }
 
+    pub(crate) async fn spam_totals(&self, scopes: &[TokenScope]) -> Result<Vec<TokenCounts>> {
+        self.lookup(|c| scopes.iter().map(|&s| totals(c, scope_id(s))).collect())
+    }
+
     pub(crate) async fn learn_spam(
         &self,
         batch: Vec<TrainingMessage>,
@@ -84,17 +88,22 @@ impl SqliteBackend {
     }
 }
 
+fn totals(c: &Connection, scope: i64) -> Result<TokenCounts> {
+    Ok(
+        c.prepare_cached("SELECT spam, ham FROM spam_totals WHERE account_id = ?1")
+            .db()?
+            .query_row([scope], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+            .optional()
+            .db()?
+            .map_or_else(TokenCounts::default, |(s, h)| TokenCounts {
+                spam: count(s),
+                ham: count(h),
+            }),
+    )
+}
+
 fn counts(c: &Connection, scope: i64, tokens: &[u64]) -> Result<SpamCounts> {
-    let messages = c
-        .prepare_cached("SELECT spam, ham FROM spam_totals WHERE account_id = ?1")
-        .db()?
-        .query_row([scope], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
-        .optional()
-        .db()?
-        .map_or_else(TokenCounts::default, |(s, h)| TokenCounts {
-            spam: count(s),
-            ham: count(h),
-        });
+    let messages = totals(c, scope)?;
     let mut st = c
         .prepare_cached("SELECT spam, ham FROM spam_tokens WHERE account_id = ?1 AND token = ?2")
         .db()?;

@@ -236,6 +236,14 @@ async fn a_store_written_before_the_cache_existed_opens_with_its_messages() {
         .check_integrity()
         .await
         .expect("integrity after migration");
+    // Messages from before \Recent was tracked are not recent for anyone.
+    assert_eq!(
+        store.recent_status(MailboxId(1)).await.expect("recent"),
+        crate::RecentStatus {
+            claimed: 1,
+            unclaimed: 0
+        }
+    );
     let records = store.messages(MailboxId(1)).await.expect("messages");
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].uid, uid(1));

@@ -278,3 +278,49 @@ async fn mailbox_status_counts_messages_unseen_deleted_and_size() {
         Err(StoreError::NotFound)
     ));
 }
+
+#[tokio::test]
+async fn each_uid_is_claimed_as_recent_once() {
+    let (store, _dir) = store().await;
+    let a = account(&store, "u@example.test").await;
+    let inbox = inbox(&store, a).await;
+    let claim = |after, through| crate::RecentClaim { after, through };
+    let status = |claimed, unclaimed| crate::RecentStatus { claimed, unclaimed };
+    assert_eq!(store.claim_recent(inbox).await.expect("claim"), claim(0, 0));
+    for body in [&b"one"[..], b"two", b"three"] {
+        append(&store, inbox, body, Flags::default()).await;
+    }
+    assert_eq!(
+        store.recent_status(inbox).await.expect("status"),
+        status(0, 3)
+    );
+    // Concurrent claims (two sessions SELECTing at once) split the UIDs between them.
+    let (x, y) = tokio::join!(store.claim_recent(inbox), store.claim_recent(inbox));
+    let mut claims = [x.expect("claim"), y.expect("claim")];
+    claims.sort_by_key(|c| c.through - c.after);
+    assert_eq!(claims, [claim(3, 3), claim(0, 3)]);
+    assert_eq!(
+        store.recent_status(inbox).await.expect("status"),
+        status(3, 0)
+    );
+    // Expunged messages leave the count, and a later claim starts above the old mark.
+    append(&store, inbox, b"four", Flags::default()).await;
+    append(
+        &store,
+        inbox,
+        b"five",
+        Flags::from_system(SystemFlags::DELETED),
+    )
+    .await;
+    store.expunge(inbox, None).await.expect("expunge");
+    assert_eq!(
+        store.recent_status(inbox).await.expect("status"),
+        status(3, 1)
+    );
+    assert_eq!(store.claim_recent(inbox).await.expect("claim"), claim(3, 5));
+    assert!(matches!(
+        store.claim_recent(MailboxId(999)).await,
+        Err(StoreError::NotFound)
+    ));
+    store.check_integrity().await.expect("integrity");
+}

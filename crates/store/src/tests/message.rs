@@ -606,3 +606,68 @@ async fn messages_in_returns_the_existing_ones_among_short_and_long_uid_lists() 
         Err(StoreError::NotFound)
     ));
 }
+
+fn delivery(body: &[u8], target: MailboxId) -> Delivery {
+    Delivery {
+        bytes: Bytes::copy_from_slice(body),
+        internal_date: 1,
+        meta: MessageMeta::default(),
+        targets: vec![(target, Flags::default())],
+        queue: None,
+    }
+}
+
+#[tokio::test]
+async fn deliver_all_stores_every_message_or_none() {
+    let (store, dir) = store().await;
+    let a = account(&store, "u@example.test").await;
+    let inbox = inbox(&store, a).await;
+    let mut rx = store.subscribe(a);
+    let (small, large) = (b"small".to_vec(), large_body(7));
+    // The last delivery fails (unknown mailbox): the file blob and the inline one that came
+    // before it are rolled back with it, rows, counters and files.
+    let failed = store
+        .deliver_all(vec![
+            delivery(&large, inbox),
+            delivery(&small, inbox),
+            delivery(b"third", MailboxId(999)),
+        ])
+        .await;
+    assert!(failed.is_err(), "{failed:?}");
+    assert!(store.messages(inbox).await.expect("messages").is_empty());
+    for body in [&small[..], &large[..]] {
+        assert_eq!(
+            store.blob_info(&BlobId::of(body)).await.expect("info"),
+            None
+        );
+    }
+    let blob = BlobId::of(&large);
+    let file = dir
+        .path()
+        .join("blobs")
+        .join(&blob.as_str()[..2])
+        .join(&blob.as_str()[2..]);
+    assert!(!file.exists(), "orphan blob file left behind");
+    let mailbox = store
+        .mailbox(inbox)
+        .await
+        .expect("mailbox")
+        .expect("exists");
+    assert_eq!(mailbox.uidnext, 1);
+    assert!(
+        rx.try_recv().is_err(),
+        "a rolled-back delivery was published"
+    );
+    store.check_integrity().await.expect("integrity");
+    // The same batch without the bad one: all stored, in order, one mod-sequence each.
+    let stored = store
+        .deliver_all(vec![delivery(&large, inbox), delivery(&small, inbox)])
+        .await
+        .expect("deliver_all");
+    let uids: Vec<_> = stored.iter().map(|copies| copies[0].uid).collect();
+    assert_eq!(uids, [uid(1), uid(2)]);
+    assert!(stored[0][0].modseq < stored[1][0].modseq);
+    assert!(file.exists());
+    assert_eq!(store.messages(inbox).await.expect("messages").len(), 2);
+    store.check_integrity().await.expect("integrity");
+}

@@ -4,6 +4,7 @@ mod cache;
 mod directory;
 mod mailbox;
 mod message;
+mod plans;
 mod queue;
 mod spam;
 mod writer;

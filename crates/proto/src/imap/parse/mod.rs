@@ -219,7 +219,10 @@ impl<'a> Parser<'a> {
     // QUOTED-CHAR     = <any TEXT-CHAR except quoted-specials> / "\" quoted-specials /
     //                   UTF8-2 / UTF8-3 / UTF8-4
     // quoted-specials = DQUOTE / "\"
-    // (8-bit octets are accepted; callers needing UTF-8 check it.)
+    // TEXT-CHAR       = <any CHAR except CR and LF>
+    // CHAR            = %x01-7F
+    // (8-bit octets are accepted; callers needing UTF-8 check it. Other control characters
+    // are TEXT-CHARs; callers that refuse them, such as mailbox names, say so.)
     fn quoted(&mut self) -> PResult<Vec<u8>> {
         self.expect(b'"', "expected a quoted string")?;
         let mut out = Vec::new();
@@ -236,9 +239,14 @@ impl<'a> Parser<'a> {
                     }
                     _ => return Err("invalid escape in quoted string".into()),
                 },
-                Some(b'\r' | b'\n' | 0) | None => {
-                    return Err("unterminated quoted string".into());
+                // The framing ends a command only at its final CRLF: any other CR or LF
+                // is inside the string, which did not end too early but holds a character
+                // it cannot.
+                Some(b'\r' | b'\n') if self.rest() != b"\r\n" => {
+                    return Err("CR or LF in a quoted string (send it as a literal)".into());
                 }
+                Some(0) => return Err("NUL in a quoted string".into()),
+                Some(b'\r') | None => return Err("unterminated quoted string".into()),
                 Some(c) => {
                     out.push(c);
                     self.pos += 1;

@@ -736,3 +736,30 @@ fn pipelined_commands_decode_in_order() {
     assert!(matches!(&outputs[1], Err(DecodeError::Bad { tag: Some(t), .. }) if t.as_str() == "b"));
     assert!(matches!(&outputs[2], Ok(Decoded::Command(c)) if c.body == CommandBody::Capability));
 }
+
+#[test]
+fn quoted_strings_with_cr_lf_nul_or_control_characters_say_what_is_wrong() {
+    let message = |input: &str| bad_message(input).1;
+    // Only CRLF ends a command, so these are inside the string, not an unterminated one.
+    for input in ["a LOGIN \"a\rb\" x\r\n", "a LOGIN \"a\nb\" x\r\n"] {
+        assert_eq!(
+            message(input),
+            "CR or LF in a quoted string (send it as a literal)"
+        );
+    }
+    assert_eq!(message("a LOGIN \"a\0b\" x\r\n"), "NUL in a quoted string");
+    assert_eq!(message("a LOGIN \"ab x\r\n"), "unterminated quoted string");
+    // RFC 9051 TEXT-CHAR: other control characters may be quoted...
+    assert!(matches!(
+        one_command("a LOGIN \"a\x01b\" x\r\n"),
+        CommandBody::Login { .. }
+    ));
+    // ...but are no mailbox name, quoted or literal (and not "non-ASCII").
+    for input in [
+        "a SELECT \"a\x01b\"\r\n",
+        "a CREATE \"a\x7fb\"\r\n",
+        "a COPY 1 {3+}\r\na\tb\r\n",
+    ] {
+        assert_eq!(message(input), "mailbox name has a control character");
+    }
+}
