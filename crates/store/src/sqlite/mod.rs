@@ -18,7 +18,7 @@ use rusqlite::{Connection, OptionalExtension};
 use tokio::sync::{Semaphore, broadcast};
 
 use self::writer::{JobCtx, Writer};
-use crate::blob::{BlobFiles, BlobId};
+use crate::blob::{BlobFiles, BlobId, PreparedBlob};
 use crate::bus::{Bus, Change};
 use crate::error::{Result, StoreError};
 use crate::queue::*;
@@ -412,28 +412,32 @@ impl SqliteBackend {
             targets,
             queue,
         } = delivery;
-        let blob = if bytes.len() <= self.inline_blob_max {
-            self.files.prepare(bytes, self.inline_blob_max)?
-        } else {
-            // Hash + write + fsync of a large message happen on a blocking thread, outside the writer.
-            let files = Arc::clone(&self.files);
-            let max = self.inline_blob_max;
-            tokio::task::spawn_blocking(move || files.prepare(bytes, max))
-                .await
-                .map_err(|_| StoreError::Closed)??
-        };
+        let blob = self.prepare_blob(bytes).await?;
         self.write(move |ctx| {
             message::deliver(ctx, blob, internal_date, &meta, &targets, queue.as_ref())
         })
         .await
     }
 
+    /// Hashes a message's bytes; a large one is also written and fsync'd to a temporary file,
+    /// on a blocking thread, outside the writer. A prepared blob that never reaches a row
+    /// removes its temporary file when dropped.
+    async fn prepare_blob(&self, bytes: Bytes) -> Result<PreparedBlob> {
+        let max = self.inline_blob_max;
+        if bytes.len() <= max {
+            return self.files.prepare(bytes, max);
+        }
+        let files = Arc::clone(&self.files);
+        tokio::task::spawn_blocking(move || files.prepare(bytes, max))
+            .await
+            .map_err(|_| StoreError::Closed)?
+    }
+
     pub(crate) async fn deliver_all(
         &self,
         deliveries: Vec<Delivery>,
     ) -> Result<Vec<Vec<Appended>>> {
-        // Blobs are hashed (and large ones written) before the job, as in `deliver`; a prepared
-        // blob that never reaches a row removes its temp file when dropped.
+        // Blobs are prepared before the job, as in `deliver`.
         let mut prepared = Vec::with_capacity(deliveries.len());
         for delivery in deliveries {
             let Delivery {
@@ -443,15 +447,7 @@ impl SqliteBackend {
                 targets,
                 queue,
             } = delivery;
-            let files = Arc::clone(&self.files);
-            let max = self.inline_blob_max;
-            let blob = if bytes.len() <= max {
-                files.prepare(bytes, max)?
-            } else {
-                tokio::task::spawn_blocking(move || files.prepare(bytes, max))
-                    .await
-                    .map_err(|_| StoreError::Closed)??
-            };
+            let blob = self.prepare_blob(bytes).await?;
             prepared.push((blob, internal_date, meta, targets, queue));
         }
         // One job: a failing delivery fails the job, whose savepoint (or transaction) is
