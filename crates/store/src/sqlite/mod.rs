@@ -182,12 +182,14 @@ impl SqliteBackend {
             .acquire_owned()
             .await
             .map_err(|_| StoreError::Closed)?;
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            pool.with(|conn| f(conn, &files))
-        })
-        .await
-        .map_err(|_| StoreError::Closed)?
+        let result = tokio::task::spawn_blocking(move || pool.with(|conn| f(conn, &files)))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        // Released once the result is back rather than inside the closure, so that the next
+        // read's `spawn_blocking` is more likely to find this thread idle again instead of
+        // starting another (idle blocking threads linger for 10 s).
+        drop(permit);
+        result
     }
 
     /// A lookup by primary key or unique index, run on the calling thread: it touches a few
