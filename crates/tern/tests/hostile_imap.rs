@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde_json::Value;
-use support::wire::{Wire, connection_burst, stream_long_line};
+use support::wire::{Wire, connection_burst, slowloris, stream_long_line};
 use support::{PASSWORD, TestServer, python};
 
 const ALICE_MESSAGE: &[u8] = b"From: a@example.org\r\nSubject: alice-1\r\n\r\nhello alice\r\n";
@@ -556,46 +556,15 @@ fn disconnects_at_every_step_leave_nothing_behind_and_the_server_serves_on() {
     assert!(server.is_running());
 }
 
-/// A client that sends `line` one octet per `interval` and never finishes it; returns, once
-/// the server has closed the connection, how many octets it sent, what the server said and
-/// how long it took.
-fn slow_client(
-    addr: std::net::SocketAddr,
-    line: &'static [u8],
-    limit: Duration,
-) -> thread::JoinHandle<(usize, Vec<String>, Duration)> {
-    thread::spawn(move || {
-        let started = Instant::now();
-        let mut wire = Wire::connect(addr);
-        let mut sent = 0;
-        let mut said = Vec::new();
-        wire.set_timeout(Duration::from_millis(50));
-        while started.elapsed() < limit {
-            if wire.try_send(&line[sent % line.len()..][..1]).is_err() {
-                break;
-            }
-            sent += 1;
-            let until = Instant::now() + Duration::from_secs(1);
-            while Instant::now() < until {
-                match wire.try_line() {
-                    Ok(Some(l)) => said.push(l),
-                    Ok(None) => return (sent, said, started.elapsed()),
-                    Err(_) => {}
-                }
-            }
-        }
-        (sent, said, started.elapsed())
-    })
-}
-
 #[test]
 fn slowloris_clients_do_not_delay_others_and_are_cut_off_by_the_login_timeout() {
     let server = server_with("[limits]\nidle_timeout_seconds = 2\n");
     let slow: Vec<_> = (0..10)
         .map(|_| {
-            slow_client(
+            slowloris(
                 server.addr("imap"),
                 b"a LOGIN alice@example.test secret",
+                Duration::from_secs(1),
                 Duration::from_secs(8),
             )
         })

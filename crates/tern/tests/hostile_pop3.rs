@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde_json::Value;
-use support::wire::{Wire, connection_burst, stream_long_line};
+use support::wire::{Wire, connection_burst, slowloris, stream_long_line};
 use support::{PASSWORD, TestServer, python};
 
 const FIRST: &[u8] = b"From: a@example.org\r\nSubject: one\r\n\r\nfirst\r\n";
@@ -331,29 +331,12 @@ fn slowloris_clients_do_not_delay_others_and_are_logged_out() {
     let server = server_with("[limits]\nidle_timeout_seconds = 2\n");
     let slow: Vec<_> = (0..10)
         .map(|_| {
-            let addr = server.addr("pop3");
-            thread::spawn(move || {
-                let started = Instant::now();
-                let mut wire = Wire::connect(addr);
-                wire.set_timeout(Duration::from_millis(50));
-                let line = b"USER alice@example.test";
-                let (mut sent, mut said) = (0, Vec::new());
-                while started.elapsed() < Duration::from_secs(8) {
-                    if wire.try_send(&line[sent % line.len()..][..1]).is_err() {
-                        break;
-                    }
-                    sent += 1;
-                    let until = Instant::now() + Duration::from_secs(1);
-                    while Instant::now() < until {
-                        match wire.try_line() {
-                            Ok(Some(l)) => said.push(l),
-                            Ok(None) => return (sent, said, started.elapsed()),
-                            Err(_) => {}
-                        }
-                    }
-                }
-                (sent, said, started.elapsed())
-            })
+            slowloris(
+                server.addr("pop3"),
+                b"USER alice@example.test",
+                Duration::from_secs(1),
+                Duration::from_secs(8),
+            )
         })
         .collect();
     thread::sleep(Duration::from_millis(300));

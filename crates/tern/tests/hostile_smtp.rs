@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde_json::Value;
-use support::wire::{Wire, connection_burst, stream_long_line};
+use support::wire::{Wire, connection_burst, slowloris, stream_long_line};
 use support::{PASSWORD, TestServer, python};
 
 fn server_with(extra_toml: &str) -> TestServer {
@@ -762,47 +762,6 @@ fn disconnects_at_every_step_leave_nothing_behind_and_the_server_serves_on() {
     assert_eq!(subjects(&server, "alice"), delivered);
 }
 
-/// A client that sends `line` one octet per `interval` and never finishes it. Returns, when
-/// the server has closed the connection, how many octets it had sent, what the server said
-/// and how long it took.
-fn slow_client(
-    addr: std::net::SocketAddr,
-    line: &'static [u8],
-    interval: Duration,
-    limit: Duration,
-) -> thread::JoinHandle<(usize, Vec<String>, Duration)> {
-    thread::spawn(move || {
-        let started = Instant::now();
-        let mut wire = Wire::connect(addr);
-        let mut sent = 0;
-        let mut greeting = Vec::new();
-        wire.set_timeout(Duration::from_millis(50));
-        while started.elapsed() < limit {
-            if wire.try_send(&line[sent % line.len()..][..1]).is_err() {
-                break;
-            }
-            sent += 1;
-            // Collect what the server says while we dawdle; stop at its close.
-            let until = Instant::now() + interval;
-            let mut closed = false;
-            while Instant::now() < until {
-                match wire.try_line() {
-                    Ok(Some(l)) => greeting.push(l),
-                    Ok(None) => {
-                        closed = true;
-                        break;
-                    }
-                    Err(_) => {}
-                }
-            }
-            if closed {
-                return (sent, greeting, started.elapsed());
-            }
-        }
-        (sent, greeting, started.elapsed())
-    })
-}
-
 #[test]
 fn slowloris_clients_do_not_delay_others_and_are_cut_off_by_the_command_timeout() {
     let server = server_with("[limits]\nidle_timeout_seconds = 2\n");
@@ -810,7 +769,7 @@ fn slowloris_clients_do_not_delay_others_and_are_cut_off_by_the_command_timeout(
     let mut slow = Vec::new();
     for listener in ["smtp", "submission"] {
         for _ in 0..8 {
-            slow.push(slow_client(
+            slow.push(slowloris(
                 server.addr(listener),
                 b"EHLO slow.client.test",
                 Duration::from_secs(1),

@@ -23,7 +23,7 @@ const MIN_LINE: usize = 128;
 /// (`~{` + 20 digits + `+}` fits), so that the decision does not depend on read sizes.
 const HEADER_WINDOW: usize = 32;
 
-/// A tag is looked for only in the first this many octets of a command.
+/// For the reply to an over-long line, a tag is looked for only in the first this many octets.
 const TAG_WINDOW: usize = 128;
 
 /// Limits and modes of a [`CommandDecoder`].
@@ -303,7 +303,7 @@ impl CommandDecoder {
         };
         let Some(lf) = lf else {
             if self.text_len + (buf.len() - start) > self.max_line() {
-                let tag = command_tag(buf);
+                let tag = command_tag(tag_window(buf));
                 let tail = buf
                     .get(buf.len().saturating_sub(HEADER_WINDOW + 1).max(start)..)
                     .unwrap_or_default()
@@ -326,7 +326,7 @@ impl CommandDecoder {
         self.text_len += line_end - start;
         let header = buf.get(start..lf - 1).and_then(literal_header);
         if self.text_len > self.max_line() {
-            let tag = command_tag(buf);
+            let tag = command_tag(tag_window(buf));
             buf.advance(line_end);
             self.reset();
             self.skip = skip_after(header);
@@ -347,7 +347,9 @@ impl CommandDecoder {
                 }),
             };
         };
-        let Some(tag) = command_tag(buf) else {
+        // The whole first line, as `parse_command` reads it for a command without a literal:
+        // any tag that one accepts is accepted here too (the line is bounded by `max_line`).
+        let Some(tag) = command_tag(buf.get(..line_end).unwrap_or_default()) else {
             buf.advance(line_end);
             self.reset();
             self.skip = skip_after(Some(header));
@@ -514,9 +516,13 @@ fn skip_after(header: Option<LiteralHeader>) -> Option<Skip> {
     }
 }
 
-/// The tag at the start of `buf`, if the first line has a valid one followed by SP.
-fn command_tag(buf: &[u8]) -> Option<Tag> {
-    let head = buf.get(..buf.len().min(TAG_WINDOW)).unwrap_or_default();
+/// The first [`TAG_WINDOW`] octets of `buf`.
+fn tag_window(buf: &[u8]) -> &[u8] {
+    buf.get(..buf.len().min(TAG_WINDOW)).unwrap_or_default()
+}
+
+/// The tag at the start of `head`, if it has a valid one followed by SP.
+fn command_tag(head: &[u8]) -> Option<Tag> {
     let sp = head.iter().position(|&b| !is_tag_char(b))?;
     if head.get(sp) != Some(&b' ') {
         return None;

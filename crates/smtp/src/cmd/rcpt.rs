@@ -66,15 +66,18 @@ impl SessionState {
 
     /// RFC 5321 §4.5.1: `<Postmaster>` without a domain must be accepted. It is the
     /// postmaster of this host name if that is a hosted domain, else of the first hosted
-    /// domain that has one.
+    /// domain; the directory resolves a domain without a postmaster of its own to another's.
     async fn rcpt_postmaster(&mut self) -> Result<Reply, SessionError> {
         let directory = self.ctx.directory.clone();
-        let mut candidates: Vec<String> = vec![self.ctx.hostname.clone()];
-        candidates.extend(directory.domains().await?.into_iter().map(|d| d.name));
-        for domain in candidates {
-            let Some(address) = mailbox(&format!("postmaster@{domain}")) else {
-                continue;
-            };
+        let hostname = mailbox(&format!("postmaster@{}", self.ctx.hostname));
+        let address = match hostname {
+            Some(a) if directory.is_local_domain(a.domain()).await? => Some(a),
+            _ => match directory.domains().await?.into_iter().next() {
+                Some(d) => mailbox(&format!("postmaster@{}", d.name)),
+                None => None,
+            },
+        };
+        if let Some(address) = address {
             match directory.resolve_recipient(&address).await? {
                 Recipient::Local(accounts) => {
                     return Ok(self.accept_recipient(address, accounts, Vec::new()));

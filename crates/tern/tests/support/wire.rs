@@ -290,6 +290,39 @@ pub fn connection_burst(
         .collect()
 }
 
+/// A slowloris client: sends `line` one octet per `interval`, never finishing it, until the
+/// server closes the connection or `limit` has passed. Returns how many octets it sent, the
+/// lines the server said and how long it took.
+pub fn slowloris(
+    addr: SocketAddr,
+    line: &'static [u8],
+    interval: Duration,
+    limit: Duration,
+) -> std::thread::JoinHandle<(usize, Vec<String>, Duration)> {
+    std::thread::spawn(move || {
+        let started = Instant::now();
+        let mut wire = Wire::connect(addr);
+        wire.set_timeout(Duration::from_millis(50));
+        let (mut sent, mut said) = (0, Vec::new());
+        while started.elapsed() < limit {
+            if wire.try_send(&line[sent % line.len()..][..1]).is_err() {
+                break;
+            }
+            sent += 1;
+            // Collect what the server says while we dawdle; stop at its close.
+            let until = Instant::now() + interval;
+            while Instant::now() < until {
+                match wire.try_line() {
+                    Ok(Some(l)) => said.push(l),
+                    Ok(None) => return (sent, said, started.elapsed()),
+                    Err(_) => {}
+                }
+            }
+        }
+        (sent, said, started.elapsed())
+    })
+}
+
 /// Streams a `size`-octet command line in 64 KiB writes and returns the largest growth of the
 /// server's resident memory seen meanwhile (and of its peak), in KiB.
 pub fn stream_long_line(

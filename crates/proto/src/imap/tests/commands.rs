@@ -763,3 +763,25 @@ fn quoted_strings_with_cr_lf_nul_or_control_characters_say_what_is_wrong() {
         assert_eq!(message(input), "mailbox name has a control character");
     }
 }
+
+#[test]
+fn a_long_tag_is_accepted_with_and_without_a_literal() {
+    // Found by the imap_roundtrip fuzz target: a command with a literal looked for its tag in
+    // the first 128 octets only, so a tag the quoted form accepted was refused once the
+    // encoder chose a literal.
+    let tag = "a".repeat(200);
+    for input in [
+        format!("{tag} LOGIN alice \"secret\"\r\n"),
+        format!("{tag} LOGIN alice {{6+}}\r\nsecret\r\n"),
+        format!("{tag} LOGIN alice {{4+}}\r\np\u{e4}s\r\n"),
+    ] {
+        let outputs = super::decode_chunked(input.as_bytes());
+        match outputs.as_slice() {
+            [Ok(Decoded::Command(command))] => {
+                assert_eq!(command.tag.as_str(), tag);
+                super::assert_round_trips(command);
+            }
+            other => panic!("{input:?} gave {other:?}"),
+        }
+    }
+}
