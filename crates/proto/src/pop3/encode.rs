@@ -135,27 +135,22 @@ where
 
 /// Appends `body` as the data of a multi-line response: every line that starts with `.` gets
 /// one more (RFC 1939 §3 byte-stuffing; a line starts at the beginning and after each LF), a
-/// CRLF is added if the body does not end with one, then the terminating `.` line. Copies
-/// whole runs between line feeds, so the cost is one pass plus one memcpy.
+/// CRLF is added if the body does not end with one, then the terminating `.` line.
 pub fn encode_multiline_body(body: &[u8], buf: &mut BytesMut) {
     // Typical mail has a few dots at line starts; reserve for the common case.
     buf.reserve(body.len() + 8);
-    let mut rest = body;
-    while !rest.is_empty() {
-        if rest[0] == b'.' {
-            buf.put_u8(b'.');
-        }
-        match rest.iter().position(|&b| b == b'\n') {
-            Some(lf) => {
-                buf.put_slice(&rest[..=lf]);
-                rest = &rest[lf + 1..];
-            }
-            None => {
-                buf.put_slice(rest);
-                rest = &[];
-            }
-        }
+    if body.first() == Some(&b'.') {
+        buf.put_u8(b'.');
     }
+    // Copy whole runs up to each line that starts with a dot (found with memchr's SIMD search
+    // rather than line by line: RETR of a large maildrop is mostly this copy).
+    let mut copied = 0;
+    for lf in memchr::memmem::find_iter(body, b"\n.") {
+        buf.put_slice(&body[copied..=lf]);
+        buf.put_u8(b'.');
+        copied = lf + 1;
+    }
+    buf.put_slice(&body[copied..]);
     if !body.is_empty() && !body.ends_with(b"\r\n") {
         buf.put_slice(b"\r\n");
     }
