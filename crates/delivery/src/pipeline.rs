@@ -7,9 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use mail_parser::{Message, MessageParser};
 use tern_directory::Directory;
-use tern_store::{
-    Appended, Delivery, MessageMeta, NewQueued, NewQueuedRecipient, Store, StoreError,
-};
+use tern_store::{Appended, Delivery, MessageMeta, NewQueued, Store, StoreError};
 use tokio::sync::Notify;
 use tracing::info;
 
@@ -245,7 +243,7 @@ impl Pipeline {
     }
 
     /// The queue part of the store stage: the remote addresses of the plan, with the facts the SMTP
-    /// client needs (RFC 6531 SMTPUTF8, RFC 6152 8BITMIME) and the expiry.
+    /// client needs (RFC 6531 SMTPUTF8, RFC 6152 8BITMIME, RFC 3461 DSN parameters) and the expiry.
     fn queued(&self, ctx: &Context<'_>, plan: &Plan, bytes: &[u8]) -> Option<NewQueued> {
         if plan.remote.is_empty() {
             return None;
@@ -263,7 +261,7 @@ impl Pipeline {
         let utf8_headers =
             non_ascii(&data[..header_end]) && std::str::from_utf8(&data[..header_end]).is_ok();
         let smtputf8 = mail_from.is_some_and(|a| !a.to_string().is_ascii())
-            || plan.remote.iter().any(|a| !a.to_string().is_ascii())
+            || plan.remote.iter().any(|r| !r.address.is_ascii())
             || utf8_headers;
         let expiry = i64::try_from(self.queue_expiry.as_secs()).unwrap_or(i64::MAX);
         Some(NewQueued {
@@ -271,17 +269,12 @@ impl Pipeline {
             mail_from: mail_from.map(ToString::to_string),
             smtputf8,
             eight_bit: non_ascii(&bytes[ctx.return_path_len.min(bytes.len())..]),
-            recipients: plan
-                .remote
-                .iter()
-                .map(|a| NewQueuedRecipient {
-                    address: a.to_string(),
-                    ..Default::default()
-                })
-                .collect(),
+            // RFC 3461 §5.2.1: the DSN parameters travel with the queued copy.
+            env_id: ctx.inbound.env_id.clone(),
+            ret: ctx.inbound.ret,
+            recipients: plan.remote.clone(),
             next_attempt: now,
             expires_at: now.saturating_add(expiry),
-            ..Default::default()
         })
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 
 use tern_common::Address;
-use tern_store::{AccountId, Flags, MailboxId, SpecialUse, Store, StoreError};
+use tern_store::{AccountId, Flags, MailboxId, NewQueuedRecipient, SpecialUse, Store, StoreError};
 
 use crate::types::{InboundRecipient, RecipientStatus};
 
@@ -47,8 +47,9 @@ pub(crate) async fn inboxes(
 pub(crate) struct Plan {
     /// One entry per distinct mailbox, in first-recipient order.
     pub(crate) targets: Vec<(MailboxId, Flags)>,
-    /// Distinct remote addresses to enqueue (by normalised address), in first-recipient order.
-    pub(crate) remote: Vec<Address>,
+    /// Distinct remote addresses to enqueue (by normalised address), in first-recipient order,
+    /// with the RFC 3461 parameters of the recipient that first named them.
+    pub(crate) remote: Vec<NewQueuedRecipient>,
     /// One status per recipient, in RCPT order; `Delivered` holds once the transaction commits.
     pub(crate) statuses: Vec<RecipientStatus>,
 }
@@ -86,7 +87,7 @@ pub(crate) fn plan(
                 }
                 for address in &recipient.remote {
                     if seen_remote.insert(address.normalized()) {
-                        remote.push(address.clone());
+                        remote.push(queued_recipient(recipient, address));
                     }
                 }
                 statuses.push(RecipientStatus::Delivered);
@@ -101,6 +102,31 @@ pub(crate) fn plan(
     }
 }
 
+/// The queue row of one remote address of `recipient`. An alias's target is asked for no
+/// success DSN of its own when the alias expanded (RFC 3461 §5.2.7.3: the "expanded" DSN was
+/// sent here), and it keeps the original recipient: the client's ORCPT, else the alias address
+/// (§5.2.1 allows supplying one; the DSN then names the address the sender used).
+fn queued_recipient(recipient: &InboundRecipient, address: &Address) -> NewQueuedRecipient {
+    let notify = if recipient.is_expansion() {
+        recipient.notify.without_success()
+    } else {
+        recipient.notify
+    };
+    let alias = recipient.address.normalized() != address.normalized();
+    let own = recipient.address.to_string();
+    let orcpt = match &recipient.orcpt {
+        Some(orcpt) => Some(orcpt.clone()),
+        // RFC 3461 §4.2: an `rfc822` address is ASCII.
+        None if alias && own.is_ascii() => Some(format!("rfc822;{own}")),
+        None => None,
+    };
+    NewQueuedRecipient {
+        address: address.to_string(),
+        orcpt,
+        notify,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +136,8 @@ mod tests {
             address: address.parse::<Address>().unwrap(),
             accounts: accounts.iter().map(|&a| AccountId(a)).collect(),
             remote: Vec::new(),
+            notify: Default::default(),
+            orcpt: None,
         }
     }
 
@@ -177,5 +205,26 @@ mod tests {
         assert_eq!(mailboxes(&p), [10]);
         assert_eq!(p.remote.len(), 1);
         assert_eq!(p.statuses, vec![RecipientStatus::Delivered; 2]);
+    }
+
+    #[test]
+    fn an_expanded_alias_passes_no_success_request_on_and_names_itself_as_original() {
+        use tern_store::Notify;
+        let mut forward = rcpt("list@x.test", &[1]);
+        forward.remote = vec!["far@y.test".parse().unwrap()];
+        forward.notify = Notify(Notify::SUCCESS);
+        let mut submitted = rcpt("near@y.test", &[]);
+        submitted.remote = vec!["near@y.test".parse().unwrap()];
+        submitted.notify = Notify(Notify::SUCCESS | Notify::FAILURE);
+        submitted.orcpt = Some("rfc822;Near@Y.test".into());
+        let p = plan(&[forward, submitted], &inboxes(&[(1, Some(10))]));
+        // RFC 3461 §5.2.7.3: SUCCESS alone becomes NEVER, not the defaults.
+        assert_eq!(p.remote[0].notify, Notify(Notify::NEVER));
+        assert_eq!(p.remote[0].orcpt.as_deref(), Some("rfc822;list@x.test"));
+        assert_eq!(
+            p.remote[1].notify,
+            Notify(Notify::SUCCESS | Notify::FAILURE)
+        );
+        assert_eq!(p.remote[1].orcpt.as_deref(), Some("rfc822;Near@Y.test"));
     }
 }

@@ -75,6 +75,8 @@ impl Env {
             address,
             accounts,
             remote: Vec::new(),
+            notify: Default::default(),
+            orcpt: None,
         }
     }
 
@@ -125,6 +127,8 @@ fn inbound(kind: InboundKind, recipients: Vec<InboundRecipient>, data: &[u8]) ->
         data: Bytes::copy_from_slice(data),
         trace: trace(),
         kind,
+        env_id: None,
+        ret: None,
     }
 }
 
@@ -400,6 +404,8 @@ async fn a_recipient_without_accounts_fails_permanently_and_others_are_delivered
         address: addr("ghost@example.test"),
         accounts: Vec::new(),
         remote: Vec::new(),
+        notify: Default::default(),
+        orcpt: None,
     });
     let outcomes = env
         .pipeline

@@ -344,4 +344,28 @@ mod tests {
             assert!(received(&t, "mx", None).contains(&format!(" with {word} id ")));
         }
     }
+
+    #[test]
+    fn smtputf8_transactions_use_the_rfc_6531_words() {
+        use TraceProtocol as P;
+        let cases = [
+            (P::of_session(false, true, false, false), "UTF8SMTP"),
+            (P::of_session(false, true, true, false), "UTF8SMTPS"),
+            (P::of_session(false, true, false, true), "UTF8SMTPA"),
+            (P::of_session(false, true, true, true), "UTF8SMTPSA"),
+            (P::of_session(true, true, false, false), "UTF8LMTP"),
+            (P::of_session(true, true, true, false), "UTF8LMTPS"),
+            (P::of_session(true, true, false, true), "UTF8LMTPA"),
+            (P::of_session(true, true, true, true), "UTF8LMTPSA"),
+            // HELO cannot negotiate SMTPUTF8; the word stays.
+            (P::of_session(false, false, true, true), "SMTP"),
+        ];
+        for (protocol, word) in cases {
+            let protocol = protocol.with_smtputf8();
+            assert_eq!(protocol.as_str(), word);
+            let mut t = trace();
+            t.protocol = protocol;
+            assert!(received(&t, "mx", None).contains(&format!(" with {word} id ")));
+        }
+    }
 }

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use tern_common::Address;
-use tern_store::AccountId;
+use tern_store::{AccountId, DsnReturn, Notify};
 
 /// One message as a protocol session hands it to [`crate::Pipeline::deliver`].
 #[derive(Debug, Clone)]
@@ -21,6 +21,10 @@ pub struct Inbound {
     pub trace: Trace,
     /// Which door it came through.
     pub kind: InboundKind,
+    /// RFC 3461 §4.4 ENVID of MAIL, decoded from xtext; kept for the DSNs of queued copies.
+    pub env_id: Option<String>,
+    /// RFC 3461 §4.3 RET of MAIL, if given.
+    pub ret: Option<DsnReturn>,
 }
 
 /// One accepted recipient, resolved at RCPT time (`Directory::resolve_recipient`).
@@ -33,6 +37,19 @@ pub struct InboundRecipient {
     /// Remote addresses it goes to through the outbound queue: the address itself for an
     /// authenticated submission to another domain, or the external targets of an alias.
     pub remote: Vec<Address>,
+    /// RFC 3461 §4.1 NOTIFY of its RCPT (0: not given).
+    pub notify: Notify,
+    /// RFC 3461 §4.2 ORCPT of its RCPT as `addr-type;address`, decoded from xtext.
+    pub orcpt: Option<String>,
+}
+
+impl InboundRecipient {
+    /// Whether the address expands to more than one mailbox or remote address (an alias with
+    /// several targets): a success DSN then says "expanded" here and the new recipients are not
+    /// asked for another (RFC 3461 §5.2.7.3).
+    pub fn is_expansion(&self) -> bool {
+        self.accounts.len() + self.remote.len() > 1
+    }
 }
 
 /// Where a message entered Tern.
@@ -70,7 +87,8 @@ pub struct Trace {
     pub received_at: SystemTime,
 }
 
-/// The `with` protocol of a `Received:` header (RFC 3848 §3 and the IANA "Mail Transmission Types").
+/// The `with` protocol of a `Received:` header (RFC 3848 §3, RFC 6531 §4.3 and the IANA "Mail
+/// Transmission Types").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TraceProtocol {
     /// SMTP after HELO.
@@ -91,6 +109,22 @@ pub enum TraceProtocol {
     Lmtpa,
     /// LMTP with TLS and authentication.
     Lmtpsa,
+    /// ESMTP transaction with SMTPUTF8 (RFC 6531 §4.3).
+    Utf8smtp,
+    /// UTF8SMTP with TLS.
+    Utf8smtps,
+    /// UTF8SMTP with SMTP AUTH.
+    Utf8smtpa,
+    /// UTF8SMTP with TLS and SMTP AUTH.
+    Utf8smtpsa,
+    /// LMTP transaction with SMTPUTF8 (RFC 6531 §4.3).
+    Utf8lmtp,
+    /// UTF8LMTP with TLS.
+    Utf8lmtps,
+    /// UTF8LMTP with authentication.
+    Utf8lmtpa,
+    /// UTF8LMTP with TLS and authentication.
+    Utf8lmtpsa,
 }
 
 impl TraceProtocol {
@@ -111,6 +145,23 @@ impl TraceProtocol {
         }
     }
 
+    /// The word for a transaction that used SMTPUTF8 (RFC 6531 §4.3: `UTF8SMTP*` instead of
+    /// `ESMTP*`, `UTF8LMTP*` instead of `LMTP*`). Plain `SMTP` stays: SMTPUTF8 needs EHLO.
+    pub fn with_smtputf8(self) -> TraceProtocol {
+        use TraceProtocol::*;
+        match self {
+            Esmtp => Utf8smtp,
+            Esmtps => Utf8smtps,
+            Esmtpa => Utf8smtpa,
+            Esmtpsa => Utf8smtpsa,
+            Lmtp => Utf8lmtp,
+            Lmtps => Utf8lmtps,
+            Lmtpa => Utf8lmtpa,
+            Lmtpsa => Utf8lmtpsa,
+            other => other,
+        }
+    }
+
     /// The registered keyword, e.g. `ESMTPSA`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -123,6 +174,14 @@ impl TraceProtocol {
             TraceProtocol::Lmtps => "LMTPS",
             TraceProtocol::Lmtpa => "LMTPA",
             TraceProtocol::Lmtpsa => "LMTPSA",
+            TraceProtocol::Utf8smtp => "UTF8SMTP",
+            TraceProtocol::Utf8smtps => "UTF8SMTPS",
+            TraceProtocol::Utf8smtpa => "UTF8SMTPA",
+            TraceProtocol::Utf8smtpsa => "UTF8SMTPSA",
+            TraceProtocol::Utf8lmtp => "UTF8LMTP",
+            TraceProtocol::Utf8lmtps => "UTF8LMTPS",
+            TraceProtocol::Utf8lmtpa => "UTF8LMTPA",
+            TraceProtocol::Utf8lmtpsa => "UTF8LMTPSA",
         }
     }
 }

@@ -17,8 +17,8 @@
 //!   (CVE-2011-0411) and the EHLO name, envelope and any SASL state are dropped
 //!   (RFC 3207 §4.2); the client must EHLO again.
 //! - **Limits are states, not buffers.** Command lines are at most 512 octets (RFC 5321
-//!   §4.5.3.1.4; MAIL 1024 for extension parameters, AUTH and SASL lines 12288 per RFC 4954
-//!   §4); a longer line is dropped as it arrives and answered `500 5.5.2`. Message text is kept
+//!   §4.5.3.1.4; MAIL 1536 and RCPT 1024 for extension parameters, AUTH and SASL lines 12288
+//!   per RFC 4954 §4); a longer line is dropped as it arrives and answered `500 5.5.2`. Message text is kept
 //!   up to `max_message_size`; beyond it the rest is read and dropped and the answer is
 //!   `552 5.3.4`. Text lines longer than 1000 octets are accepted (real mail has them); only
 //!   the total size is bounded. After `max_errors` error replies the session gets `421` and
@@ -45,6 +45,10 @@
 //! - **Replies:** one for the whole message on SMTP (RFC 5321): 250 when every recipient got
 //!   it, also 250 (with the others logged) when some did, else 451 if any failure was
 //!   temporary, else 550. LMTP answers once per accepted RCPT (RFC 2033 §4.2).
+//! - **DSN (RFC 3461)** is offered after EHLO/LHLO; RET/ENVID and NOTIFY/ORCPT travel with
+//!   the message into the queue. A recipient stored here that asked for NOTIFY=SUCCESS gets a
+//!   "delivered" (or for an alias with several targets "expanded") DSN, delivered on its own
+//!   task after the commit: it never delays or changes the 250. LMTP leaves that to its client.
 //! - **Logging:** one line per session end and one per message, with the session id; never
 //!   AUTH lines or SASL data.
 #![forbid(unsafe_code)]

@@ -24,9 +24,12 @@ use tern_common::stream::MaybeTls;
 /// RFC 5321 §4.5.3.1.4: a command line is at most 512 octets including CRLF.
 pub(crate) const MAX_COMMAND_LINE: usize = 512;
 /// MAIL may carry extension parameters beyond the base limit (RFC 5321 §4.5.3.1.4 "SMTP
-/// extensions may be used to increase this limit"): SIZE (RFC 1870), BODY, SMTPUTF8 and
-/// AUTH= (RFC 4954 §5 adds 500 octets).
-pub(crate) const MAX_MAIL_LINE: usize = 1024;
+/// extensions may be used to increase this limit"): SIZE (RFC 1870), BODY, SMTPUTF8,
+/// AUTH= (RFC 4954 §5 adds 500 octets), RET and ENVID (RFC 3461 §4.3, §4.4: up to 100
+/// characters, three octets each as xtext).
+pub(crate) const MAX_MAIL_LINE: usize = 1536;
+/// RCPT may carry NOTIFY and ORCPT (RFC 3461 §4.1, §4.2: an ORCPT of up to 500 characters).
+pub(crate) const MAX_RCPT_LINE: usize = 1024;
 /// RFC 4954 §4: AUTH command lines and SASL responses may be up to 12288 octets.
 pub(crate) const MAX_AUTH_LINE: usize = 12288;
 /// Replies buffered for a client that pipelines without reading are flushed at this size.
@@ -296,6 +299,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             MAX_AUTH_LINE
         } else if starts(b"MAIL ") {
             MAX_MAIL_LINE
+        } else if starts(b"RCPT ") {
+            MAX_RCPT_LINE
         } else {
             MAX_COMMAND_LINE
         }
@@ -340,7 +345,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             self.state.handle_sasl_response(text).await
         } else {
             match Request::parse(&mut line.iter()) {
-                Ok(request) => match self.state.dispatch(request).await {
+                Ok(request) => match self.state.dispatch(request, &line).await {
                     Ok(outcome) => outcome,
                     Err(e) => {
                         let Some(reply) = e.reply() else {

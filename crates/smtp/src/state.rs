@@ -10,6 +10,7 @@ use tern_common::config::Protocol;
 use tern_directory::{Account, SaslExchange};
 
 use crate::SmtpContext;
+use crate::cmd::MailDsn;
 use crate::delivery::{InboundRecipient, TraceProtocol};
 
 /// Which service a listener offers; decides AUTH, relaying and the reply to the final dot.
@@ -50,6 +51,8 @@ pub(crate) struct Transaction {
     pub(crate) mail_from: Option<Address>,
     /// RFC 6531 §3.4: MAIL carried SMTPUTF8.
     pub(crate) smtputf8: bool,
+    /// RFC 3461 §4.3 RET and §4.4 ENVID of MAIL.
+    pub(crate) dsn: MailDsn,
     /// Distinct accepted recipients with the accounts they resolve to.
     pub(crate) recipients: Vec<InboundRecipient>,
     /// One entry per accepted RCPT command (duplicates included), indexing `recipients`:
@@ -130,20 +133,20 @@ impl SessionState {
                 || (self.ctx.allow_plaintext_on_loopback && self.peer.ip().is_loopback()))
     }
 
-    /// The RFC 3848 protocol word for the `Received:` header.
-    pub(crate) fn trace_protocol(&self) -> TraceProtocol {
+    /// The RFC 3848 protocol word for the `Received:` header of a transaction; RFC 6531 §4.3
+    /// when it used SMTPUTF8.
+    pub(crate) fn trace_protocol(&self, smtputf8: bool) -> TraceProtocol {
         let extended = self.helo.as_ref().is_some_and(|h| h.extended);
-        let (tls, auth) = (self.tls.is_some(), self.account.is_some());
-        match (self.flavor, extended, tls, auth) {
-            (Flavor::Lmtp, _, false, false) => TraceProtocol::Lmtp,
-            (Flavor::Lmtp, _, true, false) => TraceProtocol::Lmtps,
-            (Flavor::Lmtp, _, false, true) => TraceProtocol::Lmtpa,
-            (Flavor::Lmtp, _, true, true) => TraceProtocol::Lmtpsa,
-            (_, false, _, _) => TraceProtocol::Smtp,
-            (_, true, false, false) => TraceProtocol::Esmtp,
-            (_, true, true, false) => TraceProtocol::Esmtps,
-            (_, true, false, true) => TraceProtocol::Esmtpa,
-            (_, true, true, true) => TraceProtocol::Esmtpsa,
+        let protocol = TraceProtocol::of_session(
+            self.flavor == Flavor::Lmtp,
+            extended,
+            self.tls.is_some(),
+            self.account.is_some(),
+        );
+        if smtputf8 {
+            protocol.with_smtputf8()
+        } else {
+            protocol
         }
     }
 

@@ -48,17 +48,33 @@ impl Notify {
         self.0 == 0 || self.0 & Self::DELAY != 0
     }
 
-    /// Whether a success DSN was asked for (we relay, so RFC 3461 §5.2.2 "relayed" is what we report).
+    /// Whether a success DSN was asked for ("delivered", "expanded" or "relayed", RFC 3461 §5.2).
     pub fn wants_success(self) -> bool {
         self.0 & Self::SUCCESS != 0
     }
+
+    /// Whether NOTIFY was given at all (0: the defaults of RFC 3461 §4.1 apply).
+    pub fn is_given(self) -> bool {
+        self.0 != 0
+    }
+
+    /// The NOTIFY for the new recipients of an expanded address (RFC 3461 §5.2.7.3: SUCCESS is
+    /// reported once, as "expanded", and not asked of the next hops). What is left of a
+    /// SUCCESS-only request is NEVER, not the defaults.
+    pub fn without_success(self) -> Notify {
+        match self.0 & !Self::SUCCESS {
+            0 if self.0 != 0 => Notify(Self::NEVER),
+            bits => Notify(bits),
+        }
+    }
 }
 
-/// What the DSN of a failure should carry back (RFC 3461 §4.3 RET).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// What the DSN of a failure should carry back (RFC 3461 §4.3 RET). Without RET the headers are
+/// returned: `Option<DsnReturn>` keeps "not given" apart, because only a given RET is passed on
+/// to the next hop (RFC 3461 §5.2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DsnReturn {
-    /// Only the headers (our default, and RET=HDRS).
-    #[default]
+    /// Only the headers (RET=HDRS).
     Headers,
     /// The whole message (RET=FULL).
     Full,
@@ -72,10 +88,10 @@ pub struct NewQueued {
     pub skip: u64,
     /// The reverse-path; `None` for the null sender `<>` (bounces: never bounced again).
     pub mail_from: Option<String>,
-    /// RFC 3461 ENVID, if given.
+    /// RFC 3461 ENVID, if given (decoded from xtext).
     pub env_id: Option<String>,
-    /// RFC 3461 RET.
-    pub ret: DsnReturn,
+    /// RFC 3461 RET, if given.
+    pub ret: Option<DsnReturn>,
     /// The message needs SMTPUTF8 (RFC 6531): UTF-8 envelope addresses or headers.
     pub smtputf8: bool,
     /// The message has 8-bit content (RFC 6152 8BITMIME needed to send it unchanged).
@@ -93,7 +109,8 @@ pub struct NewQueued {
 pub struct NewQueuedRecipient {
     /// The forward-path.
     pub address: String,
-    /// RFC 3461 ORCPT (`rfc822;addr`), if given.
+    /// RFC 3461 ORCPT as `addr-type;address` (decoded from xtext, e.g. `rfc822;a@b.test`), if
+    /// given.
     pub orcpt: Option<String>,
     /// RFC 3461 NOTIFY.
     pub notify: Notify,
@@ -150,8 +167,8 @@ pub struct QueuedMessage {
     pub mail_from: Option<String>,
     /// RFC 3461 ENVID.
     pub env_id: Option<String>,
-    /// RFC 3461 RET.
-    pub ret: DsnReturn,
+    /// RFC 3461 RET, if given.
+    pub ret: Option<DsnReturn>,
     /// Needs SMTPUTF8.
     pub smtputf8: bool,
     /// Has 8-bit content.

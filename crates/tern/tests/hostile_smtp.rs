@@ -209,10 +209,14 @@ fn open_relay_variants_are_refused_at_rcpt() {
             "alice@elsewhere.test",
             "501 5.5.2 Syntax: RCPT TO:<forward-path> [parameters]",
         ),
-        // DSN parameters are not offered, so they cannot be used to probe either.
+        // DSN parameters (RFC 3461) do not change the relay decision.
         (
             "<alice@elsewhere.test> NOTIFY=NEVER",
-            "555 5.5.4 RCPT parameter not supported",
+            "554 5.7.1 Relay access denied",
+        ),
+        (
+            "<alice@elsewhere.test> NOTIFY=SUCCESS ORCPT=rfc822;alice+40example.test",
+            "554 5.7.1 Relay access denied",
         ),
     ];
     for (path, expected) in cases {
@@ -551,8 +555,13 @@ fn oversized_input_gets_the_right_code_and_the_session_survives() {
         wire.smtp(&format!("NOOP {}", "x".repeat(600))),
         "500 5.5.2 Line too long"
     );
+    // MAIL and RCPT lines may be longer (extension parameters), but not unbounded.
     assert_eq!(
-        wire.smtp(&format!("MAIL FROM:<{}@example.org>", "a".repeat(1100))),
+        wire.smtp(&format!("MAIL FROM:<{}@example.org>", "a".repeat(1600))),
+        "500 5.5.2 Line too long"
+    );
+    assert_eq!(
+        wire.smtp(&format!("RCPT TO:<{}@example.org>", "a".repeat(1100))),
         "500 5.5.2 Line too long"
     );
     // The recipient limit (100) answers 452 and keeps the accepted ones.

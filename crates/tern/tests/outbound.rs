@@ -85,6 +85,11 @@ fn pair() -> Pair {
 }
 
 fn send(server: &TestServer, from: &str, to: &str, body: &str) -> Value {
+    send_with(server, from, to, body, &[])
+}
+
+/// [`send`] with extra smtp_send.py arguments (`--mail-option`, `--rcpt-option`).
+fn send_with(server: &TestServer, from: &str, to: &str, body: &str, extra: &[&str]) -> Value {
     let file = server.dir.path().join("message.eml");
     std::fs::write(&file, body).expect("write message");
     let port = server.port("submission").to_string();
@@ -102,7 +107,10 @@ fn send(server: &TestServer, from: &str, to: &str, body: &str) -> Value {
             "--login",
             from,
             PASSWORD,
-        ],
+        ]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect::<Vec<_>>(),
     );
     serde_json::from_str(&out).expect("json from smtp_send.py")
 }
@@ -222,6 +230,68 @@ fn an_unknown_user_on_b_bounces_into_the_senders_inbox_on_a() {
         dsn.contains("Subject: across the wire"),
         "original headers: {dsn}"
     );
+}
+
+/// Waits until A's queue is empty.
+fn wait_for_empty_queue(server: &TestServer) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !server
+        .admin_ok(&["queue", "list"], None)
+        .contains("0 message(s)")
+    {
+        assert!(Instant::now() < deadline, "the queue did not drain");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn notify_never_suppresses_the_bounce_of_an_unknown_user_on_b() {
+    let mut p = pair();
+    p.b.launch();
+    p.a.launch();
+    let v = send_with(
+        &p.a,
+        "alice@a.test",
+        "nobody@b.test",
+        MESSAGE,
+        &["--rcpt-option", "NOTIFY=NEVER"],
+    );
+    assert_eq!(v["refused"], serde_json::json!({}), "{v}");
+    // B refuses at RCPT; A settles the recipient as failed without telling anyone.
+    wait_for_empty_queue(&p.a);
+    std::thread::sleep(Duration::from_millis(500));
+    let got = wait_for_messages(&p.a, "127.0.0.2", "alice@a.test", 0);
+    assert!(got.is_empty(), "no DSN expected: {got:?}");
+}
+
+#[test]
+fn notify_success_is_passed_to_b_which_sends_the_delivered_dsn_back_to_a() {
+    let mut p = pair();
+    p.b.launch();
+    p.a.launch();
+    let v = send_with(
+        &p.a,
+        "alice@a.test",
+        "bob@b.test",
+        MESSAGE,
+        &[
+            "--mail-option",
+            "ENVID=e+2B1",
+            "--rcpt-option",
+            "NOTIFY=SUCCESS",
+        ],
+    );
+    assert_eq!(v["refused"], serde_json::json!({}), "{v}");
+    wait_for_messages(&p.b, "127.0.0.3", "bob@b.test", 1);
+    // B offers DSN, so A passes NOTIFY, ENVID and an ORCPT on (RFC 3461 §5.2.1) and sends no
+    // "relayed" DSN; B delivers and reports "delivered" (§5.2.3) to alice on A.
+    let got = wait_for_messages(&p.a, "127.0.0.2", "alice@a.test", 1);
+    assert_eq!(got.len(), 1, "{got:?}");
+    let dsn = &got[0];
+    assert!(dsn.contains("Reporting-MTA: dns; mail.b.test"), "{dsn}");
+    assert!(dsn.contains("Original-Envelope-Id: e+1"), "{dsn}");
+    assert!(dsn.contains("Action: delivered"), "{dsn}");
+    assert!(dsn.contains("Final-Recipient: rfc822; bob@b.test"), "{dsn}");
 }
 
 #[test]

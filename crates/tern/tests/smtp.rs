@@ -408,4 +408,57 @@ fn smtputf8_mail_to_a_utf8_address_arrives_intact() {
     let messages = inbox(&server, "josé");
     assert_eq!(messages.len(), 1);
     assert_delivered_intact(&messages[0], message);
+    // RFC 6531 §4.3: the transaction used SMTPUTF8.
+    let stored = String::from_utf8_lossy(&messages[0]);
+    assert!(stored.contains(" with UTF8SMTP id "), "{stored}");
+}
+
+#[test]
+fn notify_success_to_a_local_user_brings_a_delivered_dsn_to_the_sender() {
+    let server = server();
+    let v = send(
+        &server,
+        "submission",
+        &[
+            "--from",
+            "alice@example.test",
+            "--to",
+            "bob@example.test",
+            "--starttls",
+            "--login",
+            "alice@example.test",
+            PASSWORD,
+            "--mail-option",
+            "ENVID=msg-42",
+            "--rcpt-option",
+            "NOTIFY=SUCCESS,FAILURE",
+        ],
+        MESSAGE,
+    );
+    assert_eq!(v["refused"], serde_json::json!({}), "{v}");
+    assert_eq!(inbox(&server, "bob").len(), 1);
+    // The DSN is stored right after the reply, on a task of its own.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let dsn = loop {
+        if let Some(m) = inbox(&server, "alice").pop() {
+            break String::from_utf8_lossy(&m).into_owned();
+        }
+        assert!(std::time::Instant::now() < deadline, "no DSN for alice");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(dsn.starts_with("Return-Path: <>\r\n"), "{dsn}");
+    for line in [
+        "multipart/report",
+        "Original-Envelope-Id: msg-42",
+        "Final-Recipient: rfc822; bob@example.test",
+        "Action: delivered",
+        "Status: 2.0.0",
+        "Subject: hello",
+    ] {
+        assert!(dsn.contains(line), "{line:?} missing in {dsn}");
+    }
+    assert!(
+        !dsn.contains("Body line"),
+        "a success DSN returns the header only"
+    );
 }

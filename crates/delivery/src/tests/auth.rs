@@ -205,6 +205,8 @@ async fn mx_mail_for_an_external_alias_target_is_queued_under_an_arc_set_of_the_
         address: addr("fwd@example.test"),
         accounts: Vec::new(),
         remote: vec![addr("bob@elsewhere.example")],
+        notify: Default::default(),
+        orcpt: None,
     };
     let outcomes = pipeline
         .deliver(inbound(InboundKind::Mx, vec![forward], MESSAGE))

@@ -67,10 +67,11 @@ impl SessionState {
             (_, _) => InboundKind::Mx,
         };
         let size = body.len();
+        let data = Bytes::from(body);
         let inbound = Inbound {
             mail_from: tx.mail_from.clone(),
             recipients: tx.recipients.clone(),
-            data: Bytes::from(body),
+            data: data.clone(),
             trace: Trace {
                 helo: self
                     .helo
@@ -79,12 +80,14 @@ impl SessionState {
                     .unwrap_or_default(),
                 client_ip: self.peer.ip(),
                 client_name: None,
-                protocol: self.trace_protocol(),
+                protocol: self.trace_protocol(tx.smtputf8),
                 tls: self.tls.clone(),
                 session_id: self.session_id.clone(),
                 received_at,
             },
             kind,
+            env_id: tx.dsn.env_id.clone(),
+            ret: tx.dsn.ret,
         };
         let outcomes = match self.ctx.pipeline.deliver(inbound).await {
             Ok(outcomes) => outcomes,
@@ -119,6 +122,7 @@ impl SessionState {
         );
         if delivered > 0 {
             self.messages += 1;
+            self.report_success(&tx, &statuses, data, received_at);
         }
         if self.flavor == Flavor::Lmtp {
             return Ok(self.per_recipient(&tx, |i| {

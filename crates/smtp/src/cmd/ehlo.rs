@@ -1,7 +1,7 @@
 //! EHLO, HELO (RFC 5321 §4.1.1.1) and LHLO (RFC 2033 §4.1).
 
 use smtp_proto::{
-    AUTH_LOGIN, AUTH_PLAIN, AUTH_SCRAM_SHA_256, EXT_8BIT_MIME, EXT_AUTH, EXT_CHUNKING,
+    AUTH_LOGIN, AUTH_PLAIN, AUTH_SCRAM_SHA_256, EXT_8BIT_MIME, EXT_AUTH, EXT_CHUNKING, EXT_DSN,
     EXT_ENHANCED_STATUS_CODES, EXT_PIPELINING, EXT_SIZE, EXT_SMTP_UTF8, EXT_START_TLS,
     EhloResponse,
 };
@@ -24,6 +24,7 @@ impl SessionState {
             | EXT_SMTP_UTF8 // RFC 6531
             | EXT_SIZE // RFC 1870
             | EXT_ENHANCED_STATUS_CODES // RFC 2034
+            | EXT_DSN // RFC 3461, after LHLO too
             | EXT_CHUNKING; // RFC 3030
         ehlo.size = usize::try_from(self.ctx.max_message_size).unwrap_or(usize::MAX);
         if self.starttls_available() {

@@ -1,11 +1,12 @@
-//! MAIL FROM (RFC 5321 §4.1.1.2) with SIZE (RFC 1870), BODY (RFC 6152) and SMTPUTF8
-//! (RFC 6531).
+//! MAIL FROM (RFC 5321 §4.1.1.2) with SIZE (RFC 1870), BODY (RFC 6152), SMTPUTF8
+//! (RFC 6531) and RET/ENVID (RFC 3461).
 
 use std::borrow::Cow;
 
 use smtp_proto::{MAIL_BODY_7BIT, MAIL_BODY_8BITMIME, MAIL_SMTPUTF8, MailFrom};
 use tern_common::{Address, Domain};
 
+use crate::cmd::dsn::{self, MAIL_DSN_FLAGS};
 use crate::error::SessionError;
 use crate::reply::{Reply, r};
 use crate::state::{Flavor, SessionState, Transaction};
@@ -24,6 +25,7 @@ impl SessionState {
     pub(crate) async fn handle_mail(
         &mut self,
         from: MailFrom<Cow<'_, str>>,
+        line: &[u8],
     ) -> Result<Reply, SessionError> {
         if self.tx.is_some() {
             // RFC 5321 §4.1.1.2: no nested transactions.
@@ -33,11 +35,16 @@ impl SessionState {
             // RFC 4954 §6: 530 5.7.0 Authentication required.
             return Ok(Reply::new(530, [5, 7, 0], "Authentication required"));
         }
-        // RFC 5321 §4.1.1.11: parameters of extensions we did not advertise are refused.
-        // AUTH= (RFC 4954 §5) is accepted and ignored: we do not trust other servers' claims.
-        let supported = MAIL_BODY_7BIT | MAIL_BODY_8BITMIME | MAIL_SMTPUTF8;
+        // RFC 5321 §4.1.1.11: parameters of extensions we did not advertise are refused. DSN
+        // (RFC 3461) is advertised after EHLO/LHLO only. AUTH= (RFC 4954 §5) is accepted and
+        // ignored: we do not trust other servers' claims.
+        let extended = self.helo.as_ref().is_some_and(|h| h.extended);
+        let mut supported = MAIL_BODY_7BIT | MAIL_BODY_8BITMIME | MAIL_SMTPUTF8;
+        if extended {
+            supported |= MAIL_DSN_FLAGS;
+        }
         if from.flags & !supported != 0
-            || from.env_id.is_some()
+            || (from.env_id.is_some() && !extended)
             || from.trans_id.is_some()
             || from.solicit.is_some()
             || from.mtrk.is_some()
@@ -48,6 +55,10 @@ impl SessionState {
         {
             return Ok(Reply::new(555, [5, 5, 4], "MAIL parameter not supported"));
         }
+        let dsn = match dsn::mail(&from, line) {
+            Ok(dsn) => dsn,
+            Err(reply) => return Ok(reply),
+        };
         // RFC 1870 §6.1: a declared size above the limit is refused at MAIL.
         if from.size as u64 > self.ctx.max_message_size {
             return Ok(r::message_too_big());
@@ -90,6 +101,7 @@ impl SessionState {
         self.tx = Some(Transaction {
             mail_from,
             smtputf8,
+            dsn,
             ..Transaction::default()
         });
         Ok(Reply::new(250, [2, 1, 0], "Sender OK"))

@@ -4,6 +4,7 @@
 mod auth;
 mod bdat;
 mod data;
+mod dsn;
 mod ehlo;
 mod mail;
 mod misc;
@@ -18,6 +19,7 @@ use crate::reply::{Reply, r};
 use crate::state::{Flavor, SessionState};
 
 pub(crate) use bdat::ChunkPlan;
+pub(crate) use dsn::MailDsn;
 
 /// What the session loop does after a command.
 #[derive(Debug)]
@@ -45,10 +47,11 @@ impl From<Reply> for Outcome {
 }
 
 impl SessionState {
-    /// Runs one parsed command.
+    /// Runs one parsed command; `line` is the command line it was parsed from.
     pub(crate) async fn dispatch(
         &mut self,
         request: Request<Cow<'_, str>>,
+        line: &[u8],
     ) -> Result<Outcome, SessionError> {
         let lmtp = self.flavor == Flavor::Lmtp;
         let greeted = self.helo.is_some();
@@ -77,8 +80,8 @@ impl SessionState {
                 mechanism,
                 initial_response,
             } => return self.handle_auth(mechanism, &initial_response).await,
-            Request::Mail { from } => self.handle_mail(from).await?,
-            Request::Rcpt { to } => self.handle_rcpt(to).await?,
+            Request::Mail { from } => self.handle_mail(from, line).await?,
+            Request::Rcpt { to } => self.handle_rcpt(to, line).await?,
             Request::Data => return Ok(self.handle_data()),
             Request::Rset => {
                 // RFC 5321 §4.1.1.5.

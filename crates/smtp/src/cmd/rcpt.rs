@@ -7,6 +7,7 @@ use smtp_proto::RcptTo;
 use tern_common::Address;
 use tern_directory::Recipient;
 
+use crate::cmd::dsn::{self, RCPT_DSN_FLAGS, RcptDsn};
 use crate::cmd::mail::mailbox;
 use crate::delivery::InboundRecipient;
 use crate::error::SessionError;
@@ -17,6 +18,7 @@ impl SessionState {
     pub(crate) async fn handle_rcpt(
         &mut self,
         to: RcptTo<Cow<'_, str>>,
+        line: &[u8],
     ) -> Result<Reply, SessionError> {
         let Some(tx) = &self.tx else {
             return Ok(r::bad_sequence("Need MAIL before RCPT"));
@@ -26,13 +28,20 @@ impl SessionState {
         if tx.accepted.len() >= self.ctx.max_recipients {
             return Ok(Reply::new(452, [4, 5, 3], "Too many recipients"));
         }
-        if to.flags != 0 || to.orcpt.is_some() || to.rrvs != 0 {
-            // DSN (RFC 3461) and RRVS (RFC 7293) are not advertised: RFC 5321 §4.1.1.11.
+        // RFC 5321 §4.1.1.11: RRVS (RFC 7293) and CONNEG are not advertised, DSN (RFC 3461)
+        // only after EHLO/LHLO.
+        let extended = self.helo.as_ref().is_some_and(|h| h.extended);
+        let supported = if extended { RCPT_DSN_FLAGS } else { 0 };
+        if to.flags & !supported != 0 || (to.orcpt.is_some() && !extended) || to.rrvs != 0 {
             return Ok(Reply::new(555, [5, 5, 4], "RCPT parameter not supported"));
         }
+        let dsn = match dsn::rcpt(&to, line) {
+            Ok(dsn) => dsn,
+            Err(reply) => return Ok(reply),
+        };
         if to.address.is_empty() {
             // smtp-proto returns `<Postmaster>` (and `<>`) as an empty path.
-            return self.rcpt_postmaster().await;
+            return self.rcpt_postmaster(dsn).await;
         }
         let address = to.address.into_owned();
         if !tx.smtputf8 && !address.is_ascii() {
@@ -61,13 +70,13 @@ impl SessionState {
                 _ => return Ok(Reply::new(554, [5, 7, 1], "Relay access denied")),
             },
         };
-        Ok(self.accept_recipient(address, accounts, remote))
+        Ok(self.accept_recipient(address, accounts, remote, dsn))
     }
 
     /// RFC 5321 §4.5.1: `<Postmaster>` without a domain must be accepted. It is the
     /// postmaster of this host name if that is a hosted domain, else of the first hosted
     /// domain; the directory resolves a domain without a postmaster of its own to another's.
-    async fn rcpt_postmaster(&mut self) -> Result<Reply, SessionError> {
+    async fn rcpt_postmaster(&mut self, dsn: RcptDsn) -> Result<Reply, SessionError> {
         let directory = self.ctx.directory.clone();
         let hostname = mailbox(&format!("postmaster@{}", self.ctx.hostname));
         let address = match hostname {
@@ -80,10 +89,10 @@ impl SessionState {
         if let Some(address) = address {
             match directory.resolve_recipient(&address).await? {
                 Recipient::Local(accounts) => {
-                    return Ok(self.accept_recipient(address, accounts, Vec::new()));
+                    return Ok(self.accept_recipient(address, accounts, Vec::new(), dsn));
                 }
                 Recipient::Forward { local, external } => {
-                    return Ok(self.accept_recipient(address, local, external));
+                    return Ok(self.accept_recipient(address, local, external, dsn));
                 }
                 _ => {}
             }
@@ -96,10 +105,12 @@ impl SessionState {
         address: Address,
         accounts: Vec<tern_directory::AccountId>,
         remote: Vec<Address>,
+        dsn: RcptDsn,
     ) -> Reply {
         let Some(tx) = &mut self.tx else {
             return r::bad_sequence("Need MAIL before RCPT");
         };
+        // The same address twice: the first RCPT's DSN parameters apply to its one copy.
         let key = address.normalized();
         let index = match tx
             .recipients
@@ -112,6 +123,8 @@ impl SessionState {
                     address,
                     accounts,
                     remote,
+                    notify: dsn.notify,
+                    orcpt: dsn.orcpt,
                 });
                 tx.recipients.len() - 1
             }

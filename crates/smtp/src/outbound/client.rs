@@ -16,7 +16,7 @@ use std::time::Duration;
 use base64::Engine;
 use smtp_proto::response::parser::ResponseReceiver;
 use smtp_proto::{
-    AUTH_LOGIN, AUTH_PLAIN, EXT_8BIT_MIME, EXT_AUTH, EXT_CHUNKING, EXT_PIPELINING, EXT_SIZE,
+    AUTH_LOGIN, AUTH_PLAIN, EXT_8BIT_MIME, EXT_AUTH, EXT_CHUNKING, EXT_DSN, EXT_PIPELINING,
     EXT_SMTP_UTF8, EXT_START_TLS, EhloResponse, Response,
 };
 use tern_common::Secret;
@@ -25,6 +25,8 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls::pki_types::ServerName;
+
+pub use super::envelope::{Envelope, EnvelopeRecipient};
 
 /// Longest reply we read (all lines together); RFC 5321 §4.5.3.1.5 allows 512 octets per line.
 const MAX_REPLY: usize = 64 * 1024;
@@ -210,19 +212,6 @@ impl Capabilities {
     pub fn has(&self, ext: u32) -> bool {
         self.bits & ext != 0
     }
-}
-
-/// The envelope of one message.
-#[derive(Debug, Clone)]
-pub struct Envelope<'a> {
-    /// Reverse-path, `None` for `<>`.
-    pub mail_from: Option<&'a str>,
-    /// Forward-paths, in order.
-    pub recipients: Vec<&'a str>,
-    /// Message needs SMTPUTF8 (RFC 6531).
-    pub smtputf8: bool,
-    /// Message has 8-bit content (RFC 6152).
-    pub eight_bit: bool,
 }
 
 /// The outcome of one transaction.
@@ -422,25 +411,7 @@ impl Client {
         envelope: &Envelope<'_>,
         message: &[u8],
     ) -> Result<SendOutcome, ClientError> {
-        let mut mail = format!("MAIL FROM:<{}>", envelope.mail_from.unwrap_or(""));
-        if self.caps.has(EXT_SIZE) {
-            // RFC 1870 §6.
-            mail.push_str(&format!(" SIZE={}", message.len()));
-        }
-        if envelope.eight_bit && self.caps.has(EXT_8BIT_MIME) {
-            // RFC 6152 §3.
-            mail.push_str(" BODY=8BITMIME");
-        }
-        if envelope.smtputf8 && self.caps.has(EXT_SMTP_UTF8) {
-            // RFC 6531 §3.4.
-            mail.push_str(" SMTPUTF8");
-        }
-        mail.push_str("\r\n");
-        let rcpts: Vec<String> = envelope
-            .recipients
-            .iter()
-            .map(|r| format!("RCPT TO:<{r}>\r\n"))
-            .collect();
+        let (mail, rcpts) = envelope.commands(&self.caps, message.len());
         let mail_reply;
         let mut rcpt_replies = Vec::with_capacity(rcpts.len());
         if self.caps.has(EXT_PIPELINING) {
@@ -632,6 +603,8 @@ pub(crate) const AUTH: u32 = EXT_AUTH;
 pub(crate) const SMTPUTF8: u32 = EXT_SMTP_UTF8;
 /// The capability bit for 8BITMIME.
 pub(crate) const EIGHTBITMIME: u32 = EXT_8BIT_MIME;
+/// The capability bit for DSN (RFC 3461).
+pub(crate) const DSN: u32 = EXT_DSN;
 
 /// Shared TLS client configurations.
 #[derive(Clone)]

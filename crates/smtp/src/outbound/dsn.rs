@@ -4,13 +4,23 @@
 //! message (`message/rfc822`).
 
 use std::borrow::Cow;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::SystemTime;
 
+use bytes::Bytes;
 use mail_builder::MessageBuilder;
 use mail_builder::headers::content_type::ContentType;
 use mail_builder::headers::date::Date;
 use mail_builder::headers::raw::Raw;
 use mail_builder::mime::{BodyPart, MimePart};
-use tern_store::DsnReturn;
+use tern_common::Address;
+use tern_directory::Recipient;
+use tern_store::{DsnReturn, Notify};
+use tracing::{info, warn};
+
+use crate::delivery::{
+    Inbound, InboundKind, InboundRecipient, Pipeline, RecipientStatus, Trace, TraceProtocol,
+};
 
 /// What a DSN reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +29,62 @@ pub enum DsnKind {
     Failed,
     /// Action: delayed — still trying.
     Delayed,
+    /// Action: delivered — stored in the recipient's mailbox here (RFC 3461 §5.2.3).
+    Delivered,
+    /// Action: expanded — one of our aliases delivered to several mailboxes or addresses
+    /// (RFC 3461 §5.2.7.3).
+    Expanded,
+    /// Action: relayed — handed to a next hop that does not offer DSN (RFC 3461 §5.2.2), so no
+    /// further notification will come.
+    Relayed,
+}
+
+impl DsnKind {
+    /// The RFC 3464 §2.3.3 action word.
+    fn action(self) -> &'static str {
+        match self {
+            DsnKind::Failed => "failed",
+            DsnKind::Delayed => "delayed",
+            DsnKind::Delivered => "delivered",
+            DsnKind::Expanded => "expanded",
+            DsnKind::Relayed => "relayed",
+        }
+    }
+
+    fn subject(self) -> &'static str {
+        match self {
+            DsnKind::Failed => "Undelivered Mail Returned to Sender",
+            DsnKind::Delayed => "Delayed Mail (still being retried)",
+            DsnKind::Delivered | DsnKind::Expanded | DsnKind::Relayed => {
+                "Successful Mail Delivery Report"
+            }
+        }
+    }
+
+    fn explanation(self) -> &'static str {
+        match self {
+            DsnKind::Failed => {
+                "Your message could not be delivered to one or more recipients.\r\n\
+                 It has been returned below (headers only, unless you asked for the full message).\r\n"
+            }
+            DsnKind::Delayed => {
+                "Your message has not been delivered yet to the recipients below.\r\n\
+                 Delivery will be retried; you do not have to resend it.\r\n"
+            }
+            DsnKind::Delivered => {
+                "Your message was delivered to the mailboxes of the recipients below,\r\n\
+                 as you asked to be told.\r\n"
+            }
+            DsnKind::Expanded => {
+                "Your message was delivered to the addresses the recipients below stand for,\r\n\
+                 as you asked to be told. They will not report on their own.\r\n"
+            }
+            DsnKind::Relayed => {
+                "Your message was passed on for the recipients below to a mail system that\r\n\
+                 sends no delivery notifications, so this is the last report you will get.\r\n"
+            }
+        }
+    }
 }
 
 /// One recipient's block of the `message/delivery-status` part (RFC 3464 §2.3).
@@ -59,8 +125,9 @@ pub struct Dsn<'a> {
     pub recipients: Vec<DsnRecipient>,
     /// The original message.
     pub original: &'a [u8],
-    /// Whether to return the whole original (RET=FULL) or its header only.
-    pub ret: DsnReturn,
+    /// RFC 3461 §4.3 RET of the original: the whole original with a failure (FULL), else its
+    /// header.
+    pub ret: Option<DsnReturn>,
 }
 
 /// The header section of a message (up to and including the empty line, or all of it).
@@ -99,24 +166,11 @@ fn address_field(address: &str) -> String {
 
 /// Builds the DSN message (CRLF line endings).
 pub fn build(dsn: &Dsn<'_>, message_id_host: &str) -> Vec<u8> {
-    let (subject, action) = match dsn.kind {
-        DsnKind::Failed => ("Undelivered Mail Returned to Sender", "failed"),
-        DsnKind::Delayed => ("Delayed Mail (still being retried)", "delayed"),
-    };
-    let mut human = String::new();
-    match dsn.kind {
-        DsnKind::Failed => human.push_str(
-            "This is the mail system at host {host}.\r\n\r\n\
-             Your message could not be delivered to one or more recipients.\r\n\
-             It has been returned below (headers only, unless you asked for the full message).\r\n\r\n",
-        ),
-        DsnKind::Delayed => human.push_str(
-            "This is the mail system at host {host}.\r\n\r\n\
-             Your message has not been delivered yet to the recipients below.\r\n\
-             Delivery will be retried; you do not have to resend it.\r\n\r\n",
-        ),
-    }
-    let mut human = human.replace("{host}", dsn.reporting_mta);
+    let mut human = format!(
+        "This is the mail system at host {}.\r\n\r\n{}\r\n",
+        dsn.reporting_mta,
+        dsn.kind.explanation()
+    );
     for r in &dsn.recipients {
         human.push_str(&format!(
             "<{}>: {}\r\n",
@@ -143,7 +197,7 @@ pub fn build(dsn: &Dsn<'_>, message_id_host: &str) -> Vec<u8> {
             "Final-Recipient: {}\r\n",
             address_field(&r.address)
         ));
-        status.push_str(&format!("Action: {action}\r\n"));
+        status.push_str(&format!("Action: {}\r\n", dsn.kind.action()));
         status.push_str(&format!("Status: {}\r\n", r.status));
         if let Some(mta) = &r.remote_mta {
             status.push_str(&format!("Remote-MTA: dns; {}\r\n", ascii_line(mta)));
@@ -164,13 +218,16 @@ pub fn build(dsn: &Dsn<'_>, message_id_host: &str) -> Vec<u8> {
 
     let headers = header_section(dsn.original);
     let eight_bit = |b: &[u8]| if b.is_ascii() { "7bit" } else { "8bit" };
-    let original = match dsn.ret {
-        DsnReturn::Full => MimePart::new(
+    // RFC 3461 §4.3: RET=FULL returns the message with a failure; a DSN reporting no failure
+    // returns the header only.
+    let full = dsn.ret == Some(DsnReturn::Full) && dsn.kind == DsnKind::Failed;
+    let original = match full {
+        true => MimePart::new(
             ContentType::new("message/rfc822"),
             BodyPart::Binary(Cow::Borrowed(dsn.original)),
         )
         .transfer_encoding(eight_bit(dsn.original)),
-        DsnReturn::Headers => MimePart::new(
+        false => MimePart::new(
             ContentType::new("text/rfc822-headers"),
             BodyPart::Binary(Cow::Borrowed(headers)),
         )
@@ -199,13 +256,81 @@ pub fn build(dsn: &Dsn<'_>, message_id_host: &str) -> Vec<u8> {
     let builder = MessageBuilder::new()
         .from(("Mail Delivery System", daemon.as_str()))
         .to(dsn.to)
-        .subject(subject)
+        .subject(dsn.kind.subject())
         .message_id(message_id)
         // RFC 3834 §5: automatic responses are marked so that nobody auto-replies to them.
         .header("Auto-Submitted", Raw::new("auto-replied"))
         .body(report);
     // Writing into a Vec cannot fail.
     builder.write_to_vec().unwrap_or_default()
+}
+
+/// Delivers a DSN to `dsn.to` (the original's reverse-path) through the pipeline as mail from
+/// `<>` (RFC 5321 §4.5.5): into the sender's mailbox here, or onto the outbound queue. `Ok` also when there is nobody to tell (the sender's address is ours but
+/// gone, or the DSN was refused for good); `Err` when it was not stored and should be tried
+/// again.
+pub(crate) async fn send(
+    pipeline: &Pipeline,
+    dsn: &Dsn<'_>,
+    session_id: String,
+) -> Result<(), String> {
+    let sender = dsn.to;
+    let address: Address = sender
+        .parse()
+        .map_err(|e| format!("sender {sender:?} is not an address: {e}"))?;
+    let (accounts, remote) = match pipeline
+        .directory()
+        .resolve_recipient(&address)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        Recipient::Local(accounts) => (accounts, Vec::new()),
+        Recipient::Forward { local, external } => (local, external),
+        Recipient::NotLocal => (Vec::new(), vec![address.clone()]),
+        Recipient::Unknown => {
+            warn!(session = %session_id, sender, "the sender no longer exists; DSN dropped");
+            return Ok(());
+        }
+    };
+    let hostname = pipeline.hostname().to_owned();
+    let bytes = build(dsn, &hostname);
+    let inbound = Inbound {
+        mail_from: None,
+        recipients: vec![InboundRecipient {
+            address,
+            accounts,
+            remote,
+            // From `<>`: nobody is notified about a DSN whatever NOTIFY says.
+            notify: Notify::default(),
+            orcpt: None,
+        }],
+        data: Bytes::from(bytes),
+        trace: Trace {
+            helo: hostname.clone(),
+            client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            client_name: Some(hostname),
+            protocol: TraceProtocol::Esmtp,
+            tls: None,
+            session_id: session_id.clone(),
+            received_at: SystemTime::now(),
+        },
+        kind: InboundKind::Local,
+        env_id: None,
+        ret: None,
+    };
+    let outcomes = pipeline.deliver(inbound).await.map_err(|e| e.to_string())?;
+    match outcomes.first().map(|o| &o.status) {
+        Some(RecipientStatus::Delivered) => {
+            info!(session = %session_id, to = sender, kind = ?dsn.kind, "DSN sent");
+            Ok(())
+        }
+        Some(RecipientStatus::PermFail(e)) => {
+            warn!(session = %session_id, to = sender, error = %e, "DSN undeliverable; dropped");
+            Ok(())
+        }
+        Some(RecipientStatus::TempFail(e)) => Err(e.clone()),
+        None => Err("no DSN outcome".into()),
+    }
 }
 
 #[cfg(test)]
@@ -217,7 +342,7 @@ mod tests {
     const ORIGINAL: &[u8] = b"Received: from x by y\r\nFrom: alice@a.test\r\nTo: bob@b.test\r\n\
 Subject: lunch?\r\nMessage-ID: <m1@a.test>\r\n\r\nsecret body\r\n";
 
-    fn dsn(kind: DsnKind, ret: DsnReturn) -> Vec<u8> {
+    fn dsn(kind: DsnKind, ret: Option<DsnReturn>) -> Vec<u8> {
         build(
             &Dsn {
                 kind,
@@ -255,7 +380,7 @@ Subject: lunch?\r\nMessage-ID: <m1@a.test>\r\n\r\nsecret body\r\n";
 
     #[test]
     fn a_failure_dsn_is_a_delivery_status_report_with_the_original_headers() {
-        let bytes = dsn(DsnKind::Failed, DsnReturn::Headers);
+        let bytes = dsn(DsnKind::Failed, Some(DsnReturn::Headers));
         let m = MessageParser::default().parse(&bytes[..]).unwrap();
         let ct = m.content_type().unwrap();
         assert_eq!(ct.ctype(), "multipart");
@@ -298,14 +423,38 @@ Subject: lunch?\r\nMessage-ID: <m1@a.test>\r\n\r\nsecret body\r\n";
     }
 
     #[test]
-    fn a_delay_dsn_says_delayed_and_until_when() {
-        let bytes = dsn(DsnKind::Delayed, DsnReturn::Full);
+    fn a_delay_dsn_says_delayed_and_until_when_with_the_header_only() {
+        let bytes = dsn(DsnKind::Delayed, Some(DsnReturn::Full));
         let m = MessageParser::default().parse(&bytes[..]).unwrap();
         assert_eq!(m.subject(), Some("Delayed Mail (still being retried)"));
         let status = text(&m.parts[2]);
         assert!(status.contains("Action: delayed"));
         assert!(status.contains("Will-Retry-Until: "));
-        let full = text(&m.parts[3]);
-        assert!(full.contains("secret body"), "RET=FULL returns the message");
+        // RFC 3461 §4.3: RET=FULL is for failures.
+        let returned = text(&m.parts[3]);
+        assert!(returned.contains("Subject: lunch?"));
+        assert!(!returned.contains("secret body"));
+    }
+
+    #[test]
+    fn ret_full_returns_the_whole_message_with_a_failure() {
+        let bytes = dsn(DsnKind::Failed, Some(DsnReturn::Full));
+        let m = MessageParser::default().parse(&bytes[..]).unwrap();
+        assert!(text(&m.parts[3]).contains("secret body"));
+    }
+
+    #[test]
+    fn success_dsns_name_their_action_and_return_the_header_only() {
+        for (kind, action) in [
+            (DsnKind::Delivered, "Action: delivered"),
+            (DsnKind::Expanded, "Action: expanded"),
+            (DsnKind::Relayed, "Action: relayed"),
+        ] {
+            let bytes = dsn(kind, Some(DsnReturn::Full));
+            let m = MessageParser::default().parse(&bytes[..]).unwrap();
+            assert_eq!(m.subject(), Some("Successful Mail Delivery Report"));
+            assert!(text(&m.parts[2]).contains(action), "{kind:?}");
+            assert!(!text(&m.parts[3]).contains("secret body"), "{kind:?}");
+        }
     }
 }

@@ -25,9 +25,14 @@
 //!   or this queue), never for the null sender; one "delayed" DSN per message after
 //!   `outbound.delay_warning`. Failures of several destination domains of one message produce one
 //!   DSN each.
+//! - **RFC 3461.** NOTIFY=NEVER (or a NOTIFY without FAILURE / DELAY) suppresses those DSNs. A
+//!   next hop offering DSN gets RET, ENVID, NOTIFY and ORCPT as received (§5.2.1) and reports
+//!   from then on; one without DSN makes NOTIFY=SUCCESS a "relayed" DSN (§5.2.2), sent after
+//!   the 2xx and not retried (the recipient is delivered either way).
 
 pub mod client;
 pub mod dsn;
+mod envelope;
 pub mod routing;
 mod worker;
 

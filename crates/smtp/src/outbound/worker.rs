@@ -2,14 +2,13 @@
 //! over one connection, records the results, and sends DSNs.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use tern_common::Secret;
 use tern_common::config::{Config, OutboundConfig, RelayTls};
-use tern_common::{Address, Secret};
-use tern_directory::Recipient;
 use tern_store::{AttemptOutcome, QueueEntry, QueuedMessage, QueuedRecipient, Store};
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
@@ -19,13 +18,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::client::{
-    self, Client, ClientError, Envelope, Reply, SendOutcome, Timeouts, TlsConnectors,
+    self, Client, ClientError, Envelope, EnvelopeRecipient, Reply, SendOutcome, Timeouts,
+    TlsConnectors,
 };
 use super::dsn::{self, Dsn, DsnKind, DsnRecipient};
 use super::routing::{self, DnsSource, HickoryDns, Hop, HopKind, RouteError};
-use crate::delivery::{
-    Inbound, InboundKind, InboundRecipient, Pipeline, RecipientStatus, Trace, TraceProtocol,
-};
+use crate::delivery::Pipeline;
 
 /// Recipients claimed per round.
 const BATCH: usize = 200;
@@ -80,6 +78,17 @@ impl Failure {
             _ => self.reason.clone(),
         }
     }
+}
+
+/// A recipient the next hop accepted.
+#[derive(Debug, Clone)]
+struct Accepted {
+    /// Its reply to the end of data.
+    reply: String,
+    /// The server that accepted.
+    host: String,
+    /// It offers DSN, so it got the request and reports from now on (RFC 3461 §5.2.1).
+    notifies: bool,
 }
 
 /// One message and its recipients in one destination domain.
@@ -426,7 +435,7 @@ impl Outbound {
         client: &mut Client,
         host: &str,
         job: &Job,
-    ) -> Result<Vec<Result<String, Failure>>, ClientError> {
+    ) -> Result<Vec<Result<Accepted, Failure>>, ClientError> {
         let all = |f: Failure| job.recipients.iter().map(|_| Err(f.clone())).collect();
         let message = match self.message_bytes(&job.message).await {
             Ok(m) => m,
@@ -461,14 +470,30 @@ impl Outbound {
         }
         let envelope = Envelope {
             mail_from: m.mail_from.as_deref(),
-            recipients: job.recipients.iter().map(|r| r.address.as_str()).collect(),
+            recipients: job
+                .recipients
+                .iter()
+                .map(|r| EnvelopeRecipient {
+                    address: &r.address,
+                    notify: r.notify,
+                    orcpt: r.orcpt.as_deref(),
+                })
+                .collect(),
             smtputf8: m.smtputf8,
             eight_bit: m.eight_bit,
+            env_id: m.env_id.as_deref(),
+            ret: m.ret,
         };
         let outcome = client.send(&envelope, &message).await?;
+        // RFC 3461 §5.2.1: a server offering DSN took the parameters and reports from now on.
+        let notifies = client.caps.has(client::DSN);
         let to_result = |reply: &Reply| {
             if reply.is_positive() {
-                Ok(reply.to_string())
+                Ok(Accepted {
+                    reply: reply.to_string(),
+                    host: host.to_owned(),
+                    notifies,
+                })
             } else {
                 Err(Failure::from_reply(reply, host))
             }
@@ -496,17 +521,30 @@ impl Outbound {
 
     /// Records the results of one job: delivered, deferred with backoff, or failed (after expiry
     /// too) with a DSN; a "delayed" DSN once the message is old enough.
-    async fn settle(&self, job: Job, results: Vec<Result<String, Failure>>) {
+    async fn settle(&self, job: Job, results: Vec<Result<Accepted, Failure>>) {
         let now = unix_now();
         let m = &job.message;
         let mut outcomes = Vec::with_capacity(results.len());
         let mut bounced: Vec<(&QueuedRecipient, Failure)> = Vec::new();
         let mut delayed: Vec<(&QueuedRecipient, Failure, i64)> = Vec::new();
+        let mut relayed: Vec<DsnRecipient> = Vec::new();
         for (rcpt, result) in job.recipients.iter().zip(results) {
             match result {
-                Ok(reply) => {
-                    info!(queue_id = %m.id, rcpt = %rcpt.address, attempts = rcpt.attempts + 1, reply = %reply, "outbound: delivered");
-                    outcomes.push((rcpt.id, AttemptOutcome::Delivered(reply)));
+                Ok(accepted) => {
+                    info!(queue_id = %m.id, rcpt = %rcpt.address, attempts = rcpt.attempts + 1, reply = %accepted.reply, "outbound: delivered");
+                    if rcpt.notify.wants_success() && !accepted.notifies {
+                        relayed.push(DsnRecipient {
+                            address: rcpt.address.clone(),
+                            orcpt: rcpt.orcpt.clone(),
+                            status: "2.0.0".into(),
+                            diagnostic: Some(accepted.reply.clone()),
+                            reason: String::new(),
+                            remote_mta: Some(accepted.host),
+                            last_attempt: now,
+                            retry_until: None,
+                        });
+                    }
+                    outcomes.push((rcpt.id, AttemptOutcome::Delivered(accepted.reply)));
                 }
                 Err(f) if f.permanent || now >= rcpt.expires_at => {
                     let f = if f.permanent {
@@ -564,6 +602,14 @@ impl Outbound {
                         },
                     ),
                 });
+            }
+        }
+        if !relayed.is_empty() && m.mail_from.is_some() {
+            // RFC 3461 §5.2.2: NOTIFY=SUCCESS and a next hop without DSN: "relayed" is the last
+            // word. The recipients are delivered whatever happens to this report.
+            let original = self.original(m, &mut bytes).await;
+            if let Err(e) = self.send_dsn(m, DsnKind::Relayed, relayed, &original).await {
+                warn!(queue_id = %m.id, error = %e, "outbound: \"relayed\" DSN not stored; dropped");
             }
         }
         let mut delay_notified = false;
@@ -628,73 +674,17 @@ impl Outbound {
         let Some(sender) = m.mail_from.as_deref() else {
             return Ok(());
         };
-        let address: Address = sender
-            .parse()
-            .map_err(|e| format!("sender {sender:?} is not an address: {e}"))?;
-        let (accounts, remote) = match self
-            .pipeline
-            .directory()
-            .resolve_recipient(&address)
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            Recipient::Local(accounts) => (accounts, Vec::new()),
-            Recipient::Forward { local, external } => (local, external),
-            Recipient::NotLocal => (Vec::new(), vec![address.clone()]),
-            Recipient::Unknown => {
-                warn!(queue_id = %m.id, sender, "outbound: the sender no longer exists; DSN dropped");
-                return Ok(());
-            }
+        let dsn = Dsn {
+            kind,
+            reporting_mta: &self.hostname,
+            to: sender,
+            env_id: m.env_id.as_deref(),
+            arrival: m.created_at,
+            recipients,
+            original,
+            ret: m.ret,
         };
-        let bytes = dsn::build(
-            &Dsn {
-                kind,
-                reporting_mta: &self.hostname,
-                to: sender,
-                env_id: m.env_id.as_deref(),
-                arrival: m.created_at,
-                recipients,
-                original,
-                ret: m.ret,
-            },
-            &self.hostname,
-        );
-        let inbound = Inbound {
-            mail_from: None,
-            recipients: vec![InboundRecipient {
-                address,
-                accounts,
-                remote,
-            }],
-            data: Bytes::from(bytes),
-            trace: Trace {
-                helo: self.hostname.clone(),
-                client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-                client_name: Some(self.hostname.clone()),
-                protocol: TraceProtocol::Esmtp,
-                tls: None,
-                session_id: format!("dsn-{}", m.id),
-                received_at: SystemTime::now(),
-            },
-            kind: InboundKind::Local,
-        };
-        let outcomes = self
-            .pipeline
-            .deliver(inbound)
-            .await
-            .map_err(|e| e.to_string())?;
-        match outcomes.first().map(|o| &o.status) {
-            Some(RecipientStatus::Delivered) => {
-                info!(queue_id = %m.id, to = sender, kind = ?kind, "outbound: DSN sent");
-                Ok(())
-            }
-            Some(RecipientStatus::PermFail(e)) => {
-                warn!(queue_id = %m.id, to = sender, error = %e, "outbound: DSN undeliverable; dropped");
-                Ok(())
-            }
-            Some(RecipientStatus::TempFail(e)) => Err(e.clone()),
-            None => Err("no DSN outcome".into()),
-        }
+        dsn::send(&self.pipeline, &dsn, format!("dsn-{}", m.id)).await
     }
 }
 

@@ -2,6 +2,7 @@
 //! fresh temporary store, directory and pipeline each, and a scripted client.
 
 mod data;
+mod dsn;
 mod limits;
 mod listener;
 mod lmtp;

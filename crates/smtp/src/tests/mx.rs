@@ -203,13 +203,13 @@ async fn simple_commands_answer_as_rfc_5321_says() {
     // Port 25 offers no AUTH.
     c.cmd("AUTH PLAIN AGFsaWNlAHB3", "502 5.5.1").await;
     c.cmd("STARTTLS", "502 5.5.1").await;
-    c.cmd("MAIL FROM:<a@remote.test> RET=FULL", "555 5.5.4")
+    c.cmd("MAIL FROM:<a@remote.test> HOLDFOR=10", "555 5.5.4")
         .await;
     c.cmd("MAIL FROM:<a@remote.test> FOO=BAR", "555 5.5.4")
         .await;
     c.cmd("MAIL FROM:<a@remote.test> BODY=8BITMIME", "250")
         .await;
-    c.cmd("RCPT TO:<alice@example.test> NOTIFY=NEVER", "555 5.5.4")
+    c.cmd("RCPT TO:<alice@example.test> CONNEG", "555 5.5.4")
         .await;
     c.cmd("RCPT TO:<alice@example.test", "501").await;
     c.cmd("QUIT", "221 2.0.0").await;

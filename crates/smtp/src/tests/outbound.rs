@@ -15,7 +15,7 @@ use crate::outbound::Outbound;
 use crate::outbound::routing::{BoxFuture, DnsSource, HickoryDns, MxAnswer};
 
 /// MX answers pointing every domain at 127.0.0.1.
-struct LoopbackDns;
+pub(super) struct LoopbackDns;
 
 impl DnsSource for LoopbackDns {
     fn mx<'a>(&'a self, domain: &'a str) -> BoxFuture<'a, Result<MxAnswer, String>> {

@@ -54,6 +54,8 @@ pub(crate) struct Received {
     pub(crate) auth: Option<String>,
     pub(crate) connection: usize,
     pub(crate) accepted: bool,
+    /// The MAIL and RCPT command lines as sent, for their parameters.
+    pub(crate) commands: Vec<String>,
 }
 
 pub(crate) struct Peer {
@@ -252,18 +254,22 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
                 auth: auth.clone(),
                 connection: n,
                 accepted: false,
+                commands: vec![line.clone()],
             });
             c.say("250 2.1.0 ok").await;
         } else if upper.starts_with("RCPT TO:") {
             let to = line[8..]
                 .trim_start_matches('<')
-                .trim_end_matches('>')
+                .split('>')
+                .next()
+                .unwrap_or("")
                 .to_owned();
             let reply = (script.rcpt)(&to);
-            if reply.starts_with('2')
-                && let Some(t) = tx.as_mut()
-            {
-                t.rcpts.push(to);
+            if let Some(t) = tx.as_mut() {
+                t.commands.push(line.clone());
+                if reply.starts_with('2') {
+                    t.rcpts.push(to);
+                }
             }
             c.say(reply).await;
         } else if upper == "DATA" {

@@ -13,7 +13,7 @@ use crate::blob::BlobId;
 use crate::error::{Result, StoreError};
 use crate::queue::*;
 
-const MESSAGE_COLUMNS: &str = "id, blob_hash, skip, size, mail_from, env_id, ret_full, smtputf8, eight_bit, created_at, delay_notified";
+const MESSAGE_COLUMNS: &str = "id, blob_hash, skip, size, mail_from, env_id, ret, smtputf8, eight_bit, created_at, delay_notified";
 const RECIPIENT_COLUMNS: &str = "id, message_id, address, domain, orcpt, notify, status, attempts, last_error, next_attempt, expires_at, lease_owner, lease_until";
 
 fn message_from(r: &Row<'_>) -> rusqlite::Result<QueuedMessage> {
@@ -28,11 +28,7 @@ fn message_from(r: &Row<'_>) -> rusqlite::Result<QueuedMessage> {
         size: r.get::<_, i64>(3)?.max(0) as u64,
         mail_from: (!mail_from.is_empty()).then_some(mail_from),
         env_id: r.get(5)?,
-        ret: if r.get::<_, bool>(6)? {
-            DsnReturn::Full
-        } else {
-            DsnReturn::Headers
-        },
+        ret: ret_from_code(r.get(6)?),
         smtputf8: r.get(7)?,
         eight_bit: r.get(8)?,
         created_at: r.get(9)?,
@@ -62,6 +58,23 @@ fn recipient_from(r: &Row<'_>) -> rusqlite::Result<QueuedRecipient> {
     })
 }
 
+/// The `ret` column: 0 RET not given, 1 FULL, 2 HDRS.
+fn ret_code(ret: Option<DsnReturn>) -> i64 {
+    match ret {
+        None => 0,
+        Some(DsnReturn::Full) => 1,
+        Some(DsnReturn::Headers) => 2,
+    }
+}
+
+fn ret_from_code(code: i64) -> Option<DsnReturn> {
+    match code {
+        1 => Some(DsnReturn::Full),
+        2 => Some(DsnReturn::Headers),
+        _ => None,
+    }
+}
+
 /// The domain part of an address, lowercased (the routing key).
 fn domain_of(address: &str) -> String {
     address
@@ -88,7 +101,7 @@ pub(crate) fn enqueue(
         StoreError::Invalid("queued message skips more than the whole blob".into())
     })?;
     c.prepare_cached(
-        "INSERT INTO queue_messages (blob_hash, skip, size, mail_from, env_id, ret_full, smtputf8,
+        "INSERT INTO queue_messages (blob_hash, skip, size, mail_from, env_id, ret, smtputf8,
                                      eight_bit, created_at, delay_notified)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0)",
     )
@@ -99,7 +112,7 @@ pub(crate) fn enqueue(
         size as i64,
         q.mail_from.as_deref().unwrap_or(""),
         q.env_id,
-        q.ret == DsnReturn::Full,
+        ret_code(q.ret),
         q.smtputf8,
         q.eight_bit,
         now,

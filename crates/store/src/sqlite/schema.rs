@@ -184,6 +184,12 @@ ALTER TABLE messages DROP COLUMN headers;
 ALTER TABLE mailboxes ADD COLUMN recent_uid INTEGER NOT NULL DEFAULT 0;
 UPDATE mailboxes SET recent_uid = uidnext - 1;
 "#,
+    // N: RFC 3461 RET of a queued message is three-valued now that the server accepts it: the
+    // column becomes a code (0 not given, 1 FULL, 2 HDRS), because only a RET the client gave is
+    // passed on to the next hop (§5.2.1). Rows so far hold 0 or 1, which keep their meaning.
+    r#"
+ALTER TABLE queue_messages RENAME COLUMN ret_full TO ret;
+"#,
 ];
 
 /// Opens the single write connection: WAL, `synchronous=FULL`, foreign keys, busy timeout.

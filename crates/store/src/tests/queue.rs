@@ -2,7 +2,8 @@
 
 use super::*;
 use crate::{
-    AttemptOutcome, BlobId, Delivery, NewQueued, NewQueuedRecipient, QueueStatus, StoreError,
+    AttemptOutcome, BlobId, Delivery, DsnReturn, NewQueued, NewQueuedRecipient, Notify,
+    QueueStatus, StoreError,
 };
 
 const RETURN_PATH: &[u8] = b"Return-Path: <a@example.test>\r\n";
@@ -276,4 +277,49 @@ async fn the_queue_survives_reopening_the_store() {
     let bytes = store.read_blob(&m.blob).await.expect("blob");
     assert_eq!(&bytes[m.skip as usize..], &large_body(3)[..]);
     store.check_integrity().await.expect("integrity");
+}
+
+#[tokio::test]
+async fn dsn_parameters_round_trip_with_ret_not_given_kept_apart() {
+    let (store, _dir) = store().await;
+    for ret in [None, Some(DsnReturn::Full), Some(DsnReturn::Headers)] {
+        let mut q = queued(&["x@remote.test"], 100);
+        q.ret = ret;
+        q.env_id = Some("QQ+314159".into());
+        q.recipients[0].notify = Notify(Notify::SUCCESS | Notify::DELAY);
+        q.recipients[0].orcpt = Some("rfc822;X@Remote.test".into());
+        store
+            .deliver(Delivery {
+                bytes: Bytes::from(message(b"Subject: x\r\n\r\n")),
+                internal_date: 1,
+                meta: MessageMeta::default(),
+                targets: vec![],
+                queue: Some(q),
+            })
+            .await
+            .expect("enqueue");
+        let entry = store
+            .queue_list()
+            .await
+            .expect("list")
+            .pop()
+            .expect("entry");
+        assert_eq!(entry.message.ret, ret);
+        assert_eq!(entry.message.env_id.as_deref(), Some("QQ+314159"));
+        let r = &entry.recipients[0];
+        assert_eq!(r.notify, Notify(Notify::SUCCESS | Notify::DELAY));
+        assert_eq!(r.orcpt.as_deref(), Some("rfc822;X@Remote.test"));
+    }
+}
+
+#[test]
+fn notify_without_success_never_falls_back_to_the_defaults() {
+    let n = |bits| Notify(bits).without_success();
+    assert_eq!(n(Notify::SUCCESS), Notify(Notify::NEVER));
+    assert_eq!(
+        n(Notify::SUCCESS | Notify::FAILURE),
+        Notify(Notify::FAILURE)
+    );
+    assert_eq!(n(0), Notify(0));
+    assert_eq!(n(Notify::NEVER), Notify(Notify::NEVER));
 }

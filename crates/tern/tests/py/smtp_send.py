@@ -3,9 +3,10 @@
 
 usage: smtp_send.py HOST PORT --from ADDR --to ADDR [--to ADDR ...] [--file PATH]
                     [--starttls] [--ssl] [--login USER PASSWORD] [--ehlo NAME] [--smtputf8]
-                    [--source IP]
+                    [--source IP] [--mail-option OPT ...] [--rcpt-option OPT ...]
 The message is read from --file (bytes, sent as-is) or stdin. --source binds the client's end
 of the connection to IP (e.g. 127.0.0.4), for tests that need a client address of their own.
+--mail-option / --rcpt-option add ESMTP parameters to MAIL / every RCPT (e.g. NOTIFY=SUCCESS).
 Prints {"refused": {rcpt: [code, msg]}} on success or {"error": code, "message": msg}.
 """
 import argparse
@@ -28,6 +29,8 @@ def main():
     p.add_argument("--ehlo", default="client.example.test")
     p.add_argument("--smtputf8", action="store_true")
     p.add_argument("--source")
+    p.add_argument("--mail-option", action="append", default=[])
+    p.add_argument("--rcpt-option", action="append", default=[])
     args = p.parse_args()
     data = open(args.file, "rb").read() if args.file else sys.stdin.buffer.read()
     ctx = ssl.create_default_context()
@@ -48,7 +51,9 @@ def main():
         if args.login:
             s.login(args.login[0], args.login[1])
         options = ["SMTPUTF8", "BODY=8BITMIME"] if args.smtputf8 else []
-        refused = s.sendmail(args.sender, args.to, data, mail_options=options)
+        options += args.mail_option
+        refused = s.sendmail(args.sender, args.to, data, mail_options=options,
+                             rcpt_options=args.rcpt_option)
         s.quit()
         print(json.dumps({"refused": {k: [v[0], v[1].decode(errors="replace")] for k, v in refused.items()}}))
     except smtplib.SMTPRecipientsRefused as e:

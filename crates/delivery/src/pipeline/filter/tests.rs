@@ -86,6 +86,8 @@ impl Env {
                 address,
                 accounts,
                 remote: Vec::new(),
+                notify: Default::default(),
+                orcpt: None,
             }],
             data: Bytes::copy_from_slice(data),
             trace: Trace {
@@ -98,6 +100,8 @@ impl Env {
                 received_at: SystemTime::now(),
             },
             kind,
+            env_id: None,
+            ret: None,
         }
     }
 
