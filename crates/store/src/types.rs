@@ -50,6 +50,8 @@ pub struct StoreStats {
     pub commits: u64,
     /// Write jobs (mutating API calls) processed, successful or not.
     pub jobs: u64,
+    /// WAL checkpoints completed by the checkpoint thread.
+    pub checkpoints: u64,
 }
 
 /// Id of a hosted domain.

@@ -2,6 +2,7 @@
 
 mod blobs;
 mod cache;
+mod checkpoint;
 mod directory;
 mod mailbox;
 mod message;
@@ -10,6 +11,7 @@ pub(crate) mod schema;
 mod spam;
 mod writer;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -109,6 +111,8 @@ pub(crate) struct SqliteBackend {
     files: Arc<BlobFiles>,
     bus: Arc<Bus>,
     inline_blob_max: usize,
+    /// WAL checkpoints completed off the writer thread (see [`checkpoint`]).
+    checkpoints: Arc<AtomicU64>,
 }
 
 impl SqliteBackend {
@@ -116,6 +120,8 @@ impl SqliteBackend {
         let files = Arc::new(BlobFiles::new(options.blob_dir.clone()));
         let files2 = Arc::clone(&files);
         let db_path = options.db_path.clone();
+        let checkpoints = Arc::new(AtomicU64::new(0));
+        let checkpoints2 = Arc::clone(&checkpoints);
         let conn = tokio::task::spawn_blocking(move || -> Result<Connection> {
             if let Some(parent) = db_path.parent() {
                 std::fs::create_dir_all(parent)?;
@@ -138,6 +144,7 @@ impl SqliteBackend {
                     files2.remove(&id)?;
                 }
             }
+            checkpoint::start(&mut conn, &db_path, checkpoints2)?;
             Ok(conn)
         })
         .await
@@ -160,6 +167,7 @@ impl SqliteBackend {
             files,
             bus,
             inline_blob_max: options.inline_blob_max,
+            checkpoints,
         })
     }
 
@@ -205,7 +213,10 @@ impl SqliteBackend {
     }
 
     pub(crate) fn stats(&self) -> StoreStats {
-        self.writer.stats()
+        StoreStats {
+            checkpoints: self.checkpoints.load(Ordering::Relaxed),
+            ..self.writer.stats()
+        }
     }
 
     pub(crate) async fn close(&self) {

@@ -230,6 +230,15 @@ fn stable_plans(conn: &Connection) -> Result<()> {
 /// are shared with the page cache, so this is address space, not memory per connection.
 const READER_MMAP_SIZE: i64 = 1 << 30;
 
+/// Opens the connection of the checkpoint thread. `synchronous=FULL` makes each checkpoint
+/// fsync the log before copying it and the database file after (SQLite's rule for checkpoints).
+pub(crate) fn open_checkpointer(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path).db()?;
+    conn.busy_timeout(Duration::from_secs(10)).db()?;
+    conn.execute_batch("PRAGMA synchronous=FULL;").db()?;
+    Ok(conn)
+}
+
 /// Opens a read-only connection for the read pool.
 pub(crate) fn open_reader(path: &Path) -> Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;

@@ -147,6 +147,7 @@ impl Writer {
 
     pub(crate) fn stats(&self) -> StoreStats {
         StoreStats {
+            checkpoints: 0,
             commits: self.counters.commits.load(Ordering::Relaxed),
             jobs: self.counters.jobs.load(Ordering::Relaxed),
         }

@@ -221,3 +221,47 @@ async fn data_survives_reopen_and_crash_leftovers_are_removed() {
 }
 
 use crate::BlobId;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_is_checkpointed_into_the_database_off_the_writer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = StoreOptions {
+        inline_blob_max: 64 * 1024,
+        ..options(&dir)
+    };
+    let db_path = opts.db_path.clone();
+    let store = Store::open(opts).await.expect("open");
+    let a = account(&store, "u@example.test").await;
+    let id = inbox(&store, a).await;
+    assert_eq!(store.stats().checkpoints, 0);
+    // 200 distinct inline messages of 32 KiB: about 1,600 pages of log, past the 1,000 that
+    // wake the checkpoint thread.
+    let tasks: Vec<_> = (0..200u32)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let body = format!("message {i}\r\n").repeat(32 * 1024 / 14);
+                append(&store, id, body.as_bytes(), Flags::new()).await
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while store.stats().checkpoints == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint after {} commits",
+            store.stats().commits
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The pages reached the database file itself, not only the log.
+    let size = std::fs::metadata(&db_path).expect("database file").len();
+    assert!(size > 4 << 20, "database file is {size} octets");
+    assert_eq!(
+        store.mailbox_status(id).await.expect("status").messages,
+        200
+    );
+}
