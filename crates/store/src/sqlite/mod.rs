@@ -418,6 +418,28 @@ impl SqliteBackend {
     // ---- messages ----
 
     pub(crate) async fn deliver(&self, delivery: Delivery) -> Result<Vec<Appended>> {
+        let prepared = self.prepare_delivery(delivery).await?;
+        self.write(move |ctx| prepared.deliver(ctx)).await
+    }
+
+    pub(crate) async fn deliver_all(
+        &self,
+        deliveries: Vec<Delivery>,
+    ) -> Result<Vec<Vec<Appended>>> {
+        let mut prepared = Vec::with_capacity(deliveries.len());
+        for delivery in deliveries {
+            prepared.push(self.prepare_delivery(delivery).await?);
+        }
+        // One job: a failing delivery fails the job, whose savepoint (or transaction) is
+        // rolled back whole, and the writer removes the files the job renamed in.
+        self.write(move |ctx| prepared.into_iter().map(|p| p.deliver(ctx)).collect())
+            .await
+    }
+
+    /// Prepares a delivery's blob before its writer job: hashes the bytes, and writes and
+    /// fsyncs a large one to a temporary file on a blocking thread, outside the writer. A
+    /// prepared blob that never reaches a row removes its temporary file when dropped.
+    async fn prepare_delivery(&self, delivery: Delivery) -> Result<PreparedDelivery> {
         let Delivery {
             bytes,
             internal_date,
@@ -425,55 +447,22 @@ impl SqliteBackend {
             targets,
             queue,
         } = delivery;
-        let blob = self.prepare_blob(bytes).await?;
-        self.write(move |ctx| {
-            message::deliver(ctx, blob, internal_date, &meta, &targets, queue.as_ref())
-        })
-        .await
-    }
-
-    /// Hashes a message's bytes; a large one is also written and fsync'd to a temporary file,
-    /// on a blocking thread, outside the writer. A prepared blob that never reaches a row
-    /// removes its temporary file when dropped.
-    async fn prepare_blob(&self, bytes: Bytes) -> Result<PreparedBlob> {
         let max = self.inline_blob_max;
-        if bytes.len() <= max {
-            return self.files.prepare(bytes, max);
-        }
-        let files = Arc::clone(&self.files);
-        tokio::task::spawn_blocking(move || files.prepare(bytes, max))
-            .await
-            .map_err(|_| StoreError::Closed)?
-    }
-
-    pub(crate) async fn deliver_all(
-        &self,
-        deliveries: Vec<Delivery>,
-    ) -> Result<Vec<Vec<Appended>>> {
-        // Blobs are prepared before the job, as in `deliver`.
-        let mut prepared = Vec::with_capacity(deliveries.len());
-        for delivery in deliveries {
-            let Delivery {
-                bytes,
-                internal_date,
-                meta,
-                targets,
-                queue,
-            } = delivery;
-            let blob = self.prepare_blob(bytes).await?;
-            prepared.push((blob, internal_date, meta, targets, queue));
-        }
-        // One job: a failing delivery fails the job, whose savepoint (or transaction) is
-        // rolled back whole, and the writer removes the files the job renamed in.
-        self.write(move |ctx| {
-            prepared
-                .into_iter()
-                .map(|(blob, date, meta, targets, queue)| {
-                    message::deliver(ctx, blob, date, &meta, &targets, queue.as_ref())
-                })
-                .collect()
+        let blob = if bytes.len() <= max {
+            self.files.prepare(bytes, max)?
+        } else {
+            let files = Arc::clone(&self.files);
+            tokio::task::spawn_blocking(move || files.prepare(bytes, max))
+                .await
+                .map_err(|_| StoreError::Closed)??
+        };
+        Ok(PreparedDelivery {
+            blob,
+            internal_date,
+            meta,
+            targets,
+            queue,
         })
-        .await
     }
 
     pub(crate) async fn read_blob(&self, id: &BlobId) -> Result<Bytes> {
@@ -672,5 +661,27 @@ impl SqliteBackend {
 
     pub(crate) async fn queue_next_due(&self) -> Result<Option<i64>> {
         self.read(|c, _| queue::next_due(c)).await
+    }
+}
+
+/// A [`Delivery`] whose blob is prepared, ready to run in the writer.
+struct PreparedDelivery {
+    blob: PreparedBlob,
+    internal_date: i64,
+    meta: MessageMeta,
+    targets: Vec<(MailboxId, Flags)>,
+    queue: Option<NewQueued>,
+}
+
+impl PreparedDelivery {
+    fn deliver(self, ctx: &mut JobCtx<'_>) -> Result<Vec<Appended>> {
+        message::deliver(
+            ctx,
+            self.blob,
+            self.internal_date,
+            &self.meta,
+            &self.targets,
+            self.queue.as_ref(),
+        )
     }
 }
