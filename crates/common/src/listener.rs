@@ -479,6 +479,14 @@ impl Drop for ConnectionGuard {
     }
 }
 
+/// Whether a client connected from this host: `127.0.0.0/8`, `::1`, and the IPv4-mapped form
+/// `::ffff:127.x.y.z` that a dual-stack (`[::]`) listener reports for IPv4 loopback clients.
+/// The one judgement every protocol uses for "loopback" (plaintext logins, LMTP): the copies
+/// had drifted, so `::ffff:127.0.0.1` was loopback for IMAP but not for submission.
+pub fn is_loopback(ip: IpAddr) -> bool {
+    ip.to_canonical().is_loopback()
+}
+
 /// The address a per-IP limit applies to: IPv4 as is (also when IPv4-mapped), IPv6 by /64,
 /// since one subscriber usually holds a whole /64 and can rotate addresses inside it.
 fn limit_key(ip: IpAddr) -> IpAddr {

@@ -110,7 +110,7 @@ async fn add_user_validates_address_domain_duplicates_and_password() {
         alice
             .scram_sha256
             .as_deref()
-            .is_some_and(|s| s.starts_with("SCRAM-SHA-256$4096:"))
+            .is_some_and(|s| s.starts_with("SCRAM-SHA-256$10000:"))
     );
 
     let err = d

@@ -226,7 +226,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// Whether passwords may be sent now: under TLS, or from loopback when configured.
     pub(crate) fn plaintext_allowed(&self) -> bool {
         self.io.is_tls()
-            || (self.ctx.allow_plaintext_on_loopback && self.peer.ip().to_canonical().is_loopback())
+            || (self.ctx.allow_plaintext_on_loopback
+                && tern_common::listener::is_loopback(self.peer.ip()))
     }
 
     pub(crate) async fn flush(&mut self) -> Result<(), SessionError> {

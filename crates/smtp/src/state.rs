@@ -130,7 +130,8 @@ impl SessionState {
     pub(crate) fn auth_allowed(&self) -> bool {
         self.flavor == Flavor::Submission
             && (self.tls.is_some()
-                || (self.ctx.allow_plaintext_on_loopback && self.peer.ip().is_loopback()))
+                || (self.ctx.allow_plaintext_on_loopback
+                    && tern_common::listener::is_loopback(self.peer.ip())))
     }
 
     /// The RFC 3848 protocol word for the `Received:` header of a transaction; RFC 6531 §4.3

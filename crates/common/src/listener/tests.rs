@@ -314,3 +314,19 @@ fn per_ip_limit_groups_ipv6_by_64_and_unmaps_ipv4() {
     let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
     assert_eq!(limit_key(mapped), "192.0.2.7".parse::<IpAddr>().unwrap());
 }
+
+#[test]
+fn loopback_includes_the_ipv4_mapped_form_a_dual_stack_listener_reports() {
+    for ip in ["127.0.0.1", "127.0.0.2", "::1", "::ffff:127.0.0.1"] {
+        assert!(is_loopback(ip.parse().unwrap()), "{ip}");
+    }
+    for ip in [
+        "192.0.2.1",
+        "::ffff:192.0.2.1",
+        "2001:db8::1",
+        "::",
+        "0.0.0.0",
+    ] {
+        assert!(!is_loopback(ip.parse().unwrap()), "{ip}");
+    }
+}

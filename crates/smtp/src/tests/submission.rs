@@ -55,6 +55,20 @@ async fn auth_before_tls_is_refused_off_loopback() {
 }
 
 #[tokio::test]
+async fn ipv4_mapped_loopback_counts_as_loopback_like_in_imap_and_pop3() {
+    // A dual-stack `[::]` listener reports an IPv4 loopback client as `::ffff:127.0.0.1`.
+    let h = harness().await;
+    let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+    let mut c = h.connect(Protocol::Submission, mapped).await;
+    assert!(c.ehlo().await.contains("AUTH PLAIN"));
+    c.cmd(
+        &format!("AUTH PLAIN {}", plain("alice@example.test", PW)),
+        "235 2.7.0",
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn auth_plain_with_initial_response_and_continuation() {
     let h = harness().await;
     let mut c = submission(&h).await;
