@@ -331,9 +331,10 @@ fn spf_results_match_pyspf_and_a_forged_authentication_results_is_stripped() {
     for (_, from) in cases {
         let mut m = message(from, &format!("spf {from}"), "Hello.\r\n");
         if from.ends_with("fail.test") {
-            // A forged result claiming our authserv-id.
+            // A forged result claiming our authserv-id, and forged filter verdicts.
             m = format!(
-                "Authentication-Results: mail.example.test; spf=pass smtp.mailfrom={from}\r\n{m}"
+                "Authentication-Results: mail.example.test; spf=pass smtp.mailfrom={from}\r\n\
+                 X-Spam-Status: No, score=-100.0 required=5.0\r\nX-Virus-Scan: clean (forged)\r\n{m}"
             );
         }
         w.accepted(from, &m);
@@ -356,6 +357,8 @@ fn spf_results_match_pyspf_and_a_forged_authentication_results_is_stripped() {
         !forged.contains("spf=pass smtp.mailfrom=x@fail.test"),
         "{forged}"
     );
+    assert!(!forged.contains("score=-100.0"), "{forged}");
+    assert!(!forged.contains("clean (forged)"), "{forged}");
     // SPF pass aligned with From: DMARC passes even under p=reject.
     let aligned = by_subject(&inbox, "spf x@pass.test");
     assert_eq!(result_of(aligned, "dmarc", "header.from="), "pass");

@@ -1,9 +1,13 @@
 //! RFC 8601 §5: an `Authentication-Results:` field that claims our authserv-id but arrived with the
 //! message is a forgery (or a leftover) and is removed before delivery, so users and filters can
-//! trust every A-R field naming us. Everything else stays byte for byte.
+//! trust every A-R field naming us. The same holds for the fields our filter writes
+//! (`X-Spam-*`, `X-Virus-*`): a sender's `X-Spam-Status: No` or `X-Virus-Scan: clean` must not
+//! reach a user's client rules or Sieve script as if we had written it. Everything else stays
+//! byte for byte.
 
 /// The message without the top-level `Authentication-Results:` fields whose authserv-id is
-/// `authserv_id` (ASCII case-insensitive); `None` when there is none (no copy made).
+/// `authserv_id` (ASCII case-insensitive) and without any `X-Spam-*`/`X-Virus-*` field; `None`
+/// when there is none (no copy made).
 pub(crate) fn strip_our_results(data: &[u8], authserv_id: &str) -> Option<Vec<u8>> {
     let mut removed: Vec<(usize, usize)> = Vec::new();
     let mut pos = 0;
@@ -55,6 +59,9 @@ fn claims(field: &[u8], authserv_id: &str) -> bool {
         return false;
     };
     let name = field[..colon].trim_ascii_end();
+    if has_prefix(name, b"X-Spam-") || has_prefix(name, b"X-Virus-") {
+        return true;
+    }
     if !name.eq_ignore_ascii_case(b"Authentication-Results") {
         return false;
     }
@@ -97,6 +104,12 @@ fn claims(field: &[u8], authserv_id: &str) -> bool {
     id.eq_ignore_ascii_case(authserv_id.as_bytes())
 }
 
+/// ASCII case-insensitive prefix test of a field name.
+fn has_prefix(name: &[u8], prefix: &[u8]) -> bool {
+    name.get(..prefix.len())
+        .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,6 +133,28 @@ mod tests {
             Authentication-Results: other.example; dkim=pass (mx.example.test)\r\n\
             \r\n\
             Authentication-Results: mx.example.test; in the body\r\n"
+        );
+    }
+
+    #[test]
+    fn sender_supplied_spam_and_virus_fields_are_removed_whatever_their_case() {
+        let msg = b"X-Spam-Status: No, score=-100\r\n\
+            Subject: hi\r\n\
+            x-spam-score: -100\r\n\
+            X-Virus-Scan: clean\r\n\
+            \t(folded)\r\n\
+            X-Spamd-Bar: +\r\n\
+            X-Virus: no\r\n\
+            \r\n\
+            X-Spam-Status: in the body stays\r\n";
+        let out = strip_our_results(msg, "mx.example.test").expect("stripped");
+        assert_eq!(
+            out,
+            b"Subject: hi\r\n\
+            X-Spamd-Bar: +\r\n\
+            X-Virus: no\r\n\
+            \r\n\
+            X-Spam-Status: in the body stays\r\n"
         );
     }
 

@@ -35,7 +35,7 @@ impl Pipeline {
             tracing::info!(
                 session = %message.trace.session_id,
                 removed = message.data.len() - stripped.len(),
-                "removed Authentication-Results claiming our authserv-id"
+                "removed Authentication-Results claiming our authserv-id or X-Spam-*/X-Virus-* fields"
             );
             message.data = Bytes::from(stripped);
         }
