@@ -166,7 +166,8 @@ fn config_check_reports_every_error_with_its_key() {
     let bad = dir.path().join("bad.toml");
     std::fs::write(
         &bad,
-        "[limits]\nmax_connections = 0\n[[listener]]\nprotocol = \"smtp\"\nbind = \"nowhere\"\n",
+        "[limits]\nmax_connections = 0\n[[listener]]\nprotocol = \"smtp\"\nbind = \"nowhere\"\n\
+         [[listener]]\nprotocol = \"lmtp\"\nbind = \"0.0.0.0:24\"\n",
     )
     .expect("write");
     let err = fails(
@@ -176,6 +177,11 @@ fn config_check_reports_every_error_with_its_key() {
     );
     assert!(err.contains("listener[0].bind"), "{err}");
     assert!(err.contains("limits.max_connections"), "{err}");
+    // An LMTP port open to the network would take anyone's mail for any local user.
+    assert!(
+        err.contains("listener[1].bind: LMTP has no authentication"),
+        "{err}"
+    );
 
     let unknown = dir.path().join("unknown.toml");
     std::fs::write(&unknown, "hostnme = \"typo\"\n").expect("write");

@@ -46,6 +46,8 @@ pub(super) struct RawListener {
     pub bind: Option<String>,
     /// `none`, `starttls` or `implicit`.
     pub tls: Option<String>,
+    /// LMTP only: allow a bind address other than loopback.
+    pub allow_remote: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

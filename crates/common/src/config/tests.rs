@@ -330,3 +330,29 @@ fn load_reads_a_file_and_names_it_in_errors() {
         .unwrap_or_default();
     assert!(bad.contains("tern.toml") && bad.contains("nope"), "{bad}");
 }
+
+#[test]
+fn lmtp_off_loopback_needs_allow_remote_and_defaults_to_loopback() {
+    let open =
+        "[[listener]]\nprotocol = \"lmtp\"\nbind = \"0.0.0.0:24\"\n[tls]\nself_signed = true\n";
+    let lines = error_lines(open);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("listener[0].bind: LMTP has no authentication"),
+        "{lines:?}"
+    );
+    let mapped = open.replace("0.0.0.0:24", "[::ffff:127.0.0.1]:24");
+    assert!(parse(&mapped).is_ok());
+    let allowed = open.replace("bind = ", "allow_remote = true\nbind = ");
+    let c = parse(&allowed).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.listeners[0].bind, addr("0.0.0.0:24"));
+    let default_bind = "[[listener]]\nprotocol = \"lmtp\"\n[tls]\nself_signed = true\n";
+    let c = parse(default_bind).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.listeners[0].bind, addr("127.0.0.1:24"));
+    let misplaced =
+        "[[listener]]\nprotocol = \"smtp\"\nallow_remote = true\n[tls]\nself_signed = true\n";
+    assert_eq!(
+        error_lines(misplaced),
+        ["listener[0].allow_remote: only LMTP listeners have this setting"]
+    );
+}

@@ -187,7 +187,7 @@ fn listeners(list: Vec<RawListener>, errors: &mut Errors) -> Vec<ListenerConfig>
             },
             None => protocol.map(|p| {
                 let ip = match p {
-                    Protocol::Http => Ipv4Addr::LOCALHOST,
+                    Protocol::Http | Protocol::Lmtp => Ipv4Addr::LOCALHOST,
                     _ => Ipv4Addr::UNSPECIFIED,
                 };
                 SocketAddr::new(IpAddr::V4(ip), p.standard_port())
@@ -233,6 +233,26 @@ fn listeners(list: Vec<RawListener>, errors: &mut Errors) -> Vec<ListenerConfig>
             } else {
                 names.insert(name.clone(), i);
             }
+        }
+        match (protocol, bind, raw.allow_remote) {
+            (Some(Protocol::Lmtp), Some(bind), None | Some(false))
+                if !crate::listener::is_loopback(bind.ip()) =>
+            {
+                // RFC 2033 §1: LMTP is for a trusted MTA next to us; it has no authentication
+                // and Tern trusts what arrives on it (no SPF/DMARC unless verify_lmtp), so an
+                // LMTP port reachable from outside accepts anyone's mail for any local user.
+                errors.push(
+                    at("bind"),
+                    format!(
+                        "LMTP has no authentication: bind it to loopback (127.0.0.1:24) or set \
+                         allow_remote = true if only trusted hosts can reach {bind}"
+                    ),
+                );
+            }
+            (Some(p), _, Some(_)) if p != Protocol::Lmtp => {
+                errors.push(at("allow_remote"), "only LMTP listeners have this setting");
+            }
+            _ => {}
         }
         if let Some(bind) = bind {
             let clash = out
