@@ -11,6 +11,7 @@ mod admin;
 mod cli;
 mod dkim;
 mod password;
+mod perms;
 mod queue;
 mod serve;
 mod services;
@@ -22,6 +23,10 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // Everything tern creates — the data directory, the database and its log, blob and spool
+    // files, DKIM keys — is for the tern user alone, also files that SQLite or an admin
+    // command creates and whatever a later change forgets to give an explicit mode.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

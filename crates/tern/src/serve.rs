@@ -33,6 +33,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
 
     raise_file_limit(&config);
     let store = settings::open_store(&config).await?;
+    crate::perms::warn_if_shared(&config.data_dir);
     let directory = settings::directory(store.clone(), &config).await?;
     ensure_postmaster(&directory, &config).await?;
     let tls = tls_store(&config)?;
