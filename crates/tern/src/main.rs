@@ -10,6 +10,7 @@
 mod admin;
 mod cli;
 mod dkim;
+mod logging;
 mod password;
 mod perms;
 mod queue;

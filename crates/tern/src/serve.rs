@@ -1,6 +1,6 @@
 //! `tern serve`: open the store, prepare TLS and run until SIGTERM/SIGINT.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
 use anyhow::Context;
 use tern_common::Secret;
@@ -72,9 +72,10 @@ fn init_tracing(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // Colour codes only for a person watching a terminal, never in log files.
-        .with_ansi(std::io::stderr().is_terminal());
+        .with_writer(crate::logging::EscapedStderr)
+        // No colour codes: the writer escapes every control character, the formatter's own
+        // ESC sequences too, since it cannot tell them from a client's.
+        .with_ansi(false);
     match format {
         LogFormat::Json => builder.json().init(),
         _ => builder.init(),
