@@ -30,6 +30,11 @@ use tern_filter::{AuthResult, Authentication};
 use cache::{DnsCaches, with_caches};
 pub(crate) use strip::strip_our_results;
 
+/// DKIM signatures verified per message, the topmost; the rest are ignored (see
+/// [`strip::limit_dkim_signatures`]). Real mail carries one to three (author, mailing list,
+/// ESP); five leaves room and bounds the body hashes and DNS queries one message can cost.
+const MAX_DKIM_SIGNATURES: usize = 5;
+
 /// The verifier: a resolver with TTL caches, the policy settings and our authserv-id. Cheap to
 /// clone; clones share the caches.
 #[derive(Clone)]
@@ -156,7 +161,9 @@ impl Authenticator {
             results = results.with_spf_ehlo_result(&spf_helo, ip, helo);
         }
         results = results.with_spf_mailfrom_result(&spf_from, ip, mail_from, helo);
-        let Some(message) = AuthenticatedMessage::parse(input.data) else {
+        let bounded = strip::limit_dkim_signatures(input.data, MAX_DKIM_SIGNATURES);
+        let Some(message) = AuthenticatedMessage::parse(bounded.as_deref().unwrap_or(input.data))
+        else {
             // No header fields: nothing to verify beyond the envelope.
             return Verification {
                 header: results.to_header(),

@@ -365,6 +365,37 @@ fn spf_results_match_pyspf_and_a_forged_authentication_results_is_stripped() {
 }
 
 #[test]
+fn only_the_topmost_five_of_many_dkim_signatures_are_verified() {
+    let w = world();
+    // Twenty signatures from domains the sender chose, each with its own key record to look
+    // up; the real two on top.
+    let bogus: String = (0..20)
+        .map(|i| {
+            format!(
+                "DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=sig{i}.test; s=x;\r\n\
+                 \th=from:subject; bh=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=; b=AAAA\r\n"
+            )
+        })
+        .collect();
+    let flooded = w.signed(&format!(
+        "{bogus}{}",
+        message("x@signer.test", "dkim flood", "Signed body.\r\n")
+    ));
+    w.accepted("x@signer.test", &flooded);
+    let inbox = w.inbox();
+    let results = auth_results(by_subject(&inbox, "dkim flood")).join("\n");
+    assert_eq!(results.matches("dkim=").count(), 5, "{results}");
+    assert_eq!(results.matches("dkim=pass").count(), 2, "{results}");
+    for i in 0..3 {
+        assert!(
+            results.contains(&format!("header.d=sig{i}.test")),
+            "{results}"
+        );
+    }
+    assert!(!results.contains("header.d=sig3.test"), "{results}");
+}
+
+#[test]
 fn dkim_signatures_verify_as_dkimpy_says() {
     let w = world();
     let good = w.signed(&message("x@signer.test", "dkim good", "Signed body.\r\n"));

@@ -9,10 +9,35 @@
 /// `authserv_id` (ASCII case-insensitive) and without any `X-Spam-*`/`X-Virus-*` field; `None`
 /// when there is none (no copy made).
 pub(crate) fn strip_our_results(data: &[u8], authserv_id: &str) -> Option<Vec<u8>> {
-    let mut removed: Vec<(usize, usize)> = Vec::new();
+    let removed: Vec<(usize, usize)> = top_fields(data)
+        .into_iter()
+        .filter(|&(start, end)| claims(&data[start..end], authserv_id))
+        .collect();
+    without(data, &removed)
+}
+
+/// The message as DKIM verification sees it: at most `max` `DKIM-Signature:` fields, the topmost
+/// (the most recent signers, RFC 6376 §5.4), the rest removed; `None` when there are no more than
+/// `max` (no copy made). Each signature costs a body hash (a different `l=` or canonicalization
+/// makes another pass over the body) and a DNS query to a domain the sender chose, so a message
+/// with thousands of them would make us do that work and send those queries. RFC 6376 §6.1
+/// lets a verifier limit the signatures it checks; the ones left out are simply not evaluated,
+/// as if absent (a signature is never a reason to refuse mail, only one that passes counts).
+pub(crate) fn limit_dkim_signatures(data: &[u8], max: usize) -> Option<Vec<u8>> {
+    let removed: Vec<(usize, usize)> = top_fields(data)
+        .into_iter()
+        .filter(|&(start, end)| is_dkim_signature(&data[start..end]))
+        .skip(max)
+        .collect();
+    without(data, &removed)
+}
+
+/// The (start, end) octet ranges of the header fields, each with its folded continuation lines
+/// and line end. RFC 5322 §2.2: header fields up to the first empty line; a field continues on
+/// lines starting with WSP (§2.2.3 folding).
+fn top_fields(data: &[u8]) -> Vec<(usize, usize)> {
+    let mut fields = Vec::new();
     let mut pos = 0;
-    // RFC 5322 §2.2: header fields up to the first empty line; a field continues on lines
-    // starting with WSP (§2.2.3 folding).
     while pos < data.len() {
         let rest = &data[pos..];
         if rest.starts_with(b"\r\n") || rest.starts_with(b"\n") {
@@ -31,22 +56,34 @@ pub(crate) fn strip_our_results(data: &[u8], authserv_id: &str) -> Option<Vec<u8
                 break;
             }
         }
-        if claims(&data[pos..end], authserv_id) {
-            removed.push((pos, end));
-        }
+        fields.push((pos, end));
         pos = end;
     }
+    fields
+}
+
+/// `data` without the (ordered, disjoint) ranges `removed`; `None` when there is nothing to remove.
+fn without(data: &[u8], removed: &[(usize, usize)]) -> Option<Vec<u8>> {
     if removed.is_empty() {
         return None;
     }
     let mut out = Vec::with_capacity(data.len());
     let mut from = 0;
-    for (start, end) in removed {
+    for &(start, end) in removed {
         out.extend_from_slice(&data[from..start]);
         from = end;
     }
     out.extend_from_slice(&data[from..]);
     Some(out)
+}
+
+/// Whether `field` is a `DKIM-Signature:` field (RFC 6376 §3.5; names are case-insensitive).
+fn is_dkim_signature(field: &[u8]) -> bool {
+    field.iter().position(|&b| b == b':').is_some_and(|colon| {
+        field[..colon]
+            .trim_ascii_end()
+            .eq_ignore_ascii_case(b"DKIM-Signature")
+    })
 }
 
 /// Whether one (possibly folded) field is an A-R field for `authserv_id`.
@@ -155,6 +192,32 @@ mod tests {
             X-Virus: no\r\n\
             \r\n\
             X-Spam-Status: in the body stays\r\n"
+        );
+    }
+
+    #[test]
+    fn only_the_topmost_dkim_signatures_are_kept_for_verification() {
+        let msg = b"DKIM-Signature: v=1; d=a\r\n\tb=x\r\n\
+            Subject: s\r\n\
+            dkim-signature : v=1; d=b\r\n\
+            DKIM-Signature: v=1; d=c\r\n\
+            To: t\r\n\
+            \r\n\
+            DKIM-Signature: in the body\r\n";
+        assert_eq!(limit_dkim_signatures(msg, 3), None);
+        let out = limit_dkim_signatures(msg, 2).expect("one removed");
+        assert_eq!(
+            out,
+            b"DKIM-Signature: v=1; d=a\r\n\tb=x\r\n\
+            Subject: s\r\n\
+            dkim-signature : v=1; d=b\r\n\
+            To: t\r\n\
+            \r\n\
+            DKIM-Signature: in the body\r\n"
+        );
+        assert_eq!(
+            limit_dkim_signatures(msg, 0).expect("all removed"),
+            b"Subject: s\r\nTo: t\r\n\r\nDKIM-Signature: in the body\r\n"
         );
     }
 
