@@ -16,7 +16,8 @@
 //! Invariants this crate keeps, and every change must keep:
 //!
 //! - **Never silently unscanned.** With clamd configured, every message is either scanned, or
-//!   refused for now (`Refusal::ScanFailed`, the default failure mode), or delivered with an
+//!   refused for now (`Refusal::ScanFailed`, the default for a failed scan and for a message
+//!   above `max_scan_size`), or — only where the operator chose `accept` — delivered with an
 //!   `X-Virus-Scan: failed`/`skipped` field and a log line.
 //! - **Allow-listed senders never go to Junk** and are never refused for their score (a virus is
 //!   still refused). The sender is the envelope sender or any `From:` address.
@@ -287,13 +288,29 @@ impl Filter {
         let clamd = self.inner.clamd.as_ref()?;
         let config = &self.inner.config;
         if input.raw.len() as u64 > config.max_scan_size {
-            tracing::warn!(
-                size = input.raw.len(),
-                max_scan_size = config.max_scan_size,
-                "message larger than max_scan_size delivered without virus scan"
-            );
-            *field = "X-Virus-Scan: skipped (larger than max_scan_size)\r\n".to_owned();
-            return None;
+            let size = input.raw.len();
+            let max_scan_size = config.max_scan_size;
+            return match config.too_large_to_scan {
+                ClamdFailure::Tempfail => {
+                    tracing::warn!(
+                        size,
+                        max_scan_size,
+                        "message larger than max_scan_size deferred (filter.too_large_to_scan)"
+                    );
+                    Some(Refusal::ScanFailed(format!(
+                        "message of {size} bytes is larger than max_scan_size ({max_scan_size})"
+                    )))
+                }
+                ClamdFailure::Accept => {
+                    tracing::warn!(
+                        size,
+                        max_scan_size,
+                        "message larger than max_scan_size delivered without virus scan"
+                    );
+                    *field = "X-Virus-Scan: skipped (larger than max_scan_size)\r\n".to_owned();
+                    None
+                }
+            };
         }
         match clamd.scan(input.raw).await {
             Ok(ScanResult::Clean) => {

@@ -224,15 +224,26 @@ async fn an_unreachable_clamd_defers_by_default_and_is_marked_in_accept_mode() {
     let v = check(&f, &ham(1), Origin::Submission, &[ann]).await;
     assert_eq!(v.refusal, None);
     assert_eq!(v.fields, "X-Virus-Scan: failed (clamd unavailable)\r\n");
-    // Too large to scan: delivered, and marked.
+    // Too large to scan: deferred unless the operator accepts such mail unscanned, marked.
     let f = filter(
         &store,
         FilterConfig {
             max_scan_size: 10,
+            ..config.clone()
+        },
+    );
+    let v = check(&f, &ham(1), Origin::Submission, &[ann]).await;
+    assert!(matches!(v.refusal, Some(Refusal::ScanFailed(_))), "{v:?}");
+    let f = filter(
+        &store,
+        FilterConfig {
+            max_scan_size: 10,
+            too_large_to_scan: ClamdFailure::Accept,
             ..config
         },
     );
     let v = check(&f, &ham(1), Origin::Submission, &[ann]).await;
+    assert_eq!(v.refusal, None);
     assert_eq!(
         v.fields,
         "X-Virus-Scan: skipped (larger than max_scan_size)\r\n"

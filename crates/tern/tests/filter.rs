@@ -125,3 +125,35 @@ fn unreachable_clamd_is_a_temporary_failure() {
     let v = send(&server, "harmless");
     assert_eq!(v["error"], 451, "{v}");
 }
+
+#[test]
+fn mail_too_large_to_scan_is_deferred_unless_the_operator_accepts_it_unscanned() {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let _clamd = start_clamd(scratch.path());
+    let socket = scratch.path().join("clamd.sock");
+    let large = "harmless ".repeat(200);
+    let server = TestServer::start_with(
+        &["smtp"],
+        &["alice"],
+        &format!(
+            "[filter]\nclamd = \"{}\"\nmax_scan_size = 1000\n",
+            socket.display()
+        ),
+    );
+    let v = send(&server, &large);
+    assert_eq!(v["error"], 451, "{v}");
+    // Small mail is still scanned and delivered.
+    let v = send(&server, "harmless");
+    assert_eq!(v["refused"], serde_json::json!({}), "{v}");
+
+    let server = TestServer::start_with(
+        &["smtp"],
+        &["alice"],
+        &format!(
+            "[filter]\nclamd = \"{}\"\nmax_scan_size = 1000\ntoo_large_to_scan = \"accept\"\n",
+            socket.display()
+        ),
+    );
+    let v = send(&server, &large);
+    assert_eq!(v["refused"], serde_json::json!({}), "{v}");
+}

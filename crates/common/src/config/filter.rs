@@ -40,10 +40,15 @@ pub struct FilterConfig {
     /// clamd scans a typical message in well under a second, and a sender's SMTP client waits at
     /// least 10 minutes for the end-of-DATA reply (RFC 5321 §4.5.3.2.6).
     pub clamd_timeout: Duration,
-    /// Largest message sent to clamd, in bytes. Larger ones are delivered unscanned with an
-    /// `X-Virus-Scan: skipped` header and a log line. Default: 25 MiB, clamd's own default
-    /// `StreamMaxLength`, so clamd never refuses what we send.
+    /// Largest message sent to clamd, in bytes; larger ones are handled as `too_large_to_scan`
+    /// says. Default: `limits.max_message_size`, so that no message escapes the scan. clamd
+    /// refuses streams above its `StreamMaxLength` (25 MiB unless raised), which counts as a
+    /// failed scan (`clamd_failure`): raise it to the message size limit, or lower this.
     pub max_scan_size: u64,
+    /// What happens to a message above `max_scan_size`. Default: [`ClamdFailure::Tempfail`]
+    /// (`451 4.7.1`): a mail server with a virus scanner never accepts mail unscanned unless
+    /// the operator says so (`"accept"`: delivered with `X-Virus-Scan: skipped`).
+    pub too_large_to_scan: ClamdFailure,
     /// DNS blocklist zones queried for the connecting client's IP address (MX only), e.g.
     /// `zen.spamhaus.org`. Default: none — most lists have usage terms the operator must accept.
     pub dnsbl_zones: Vec<String>,
@@ -69,7 +74,8 @@ impl Default for FilterConfig {
             clamd: None,
             clamd_failure: ClamdFailure::Tempfail,
             clamd_timeout: Duration::from_secs(30),
-            max_scan_size: 25 * 1024 * 1024,
+            max_scan_size: super::Limits::default().max_message_size,
+            too_large_to_scan: ClamdFailure::Tempfail,
             dnsbl_zones: Vec::new(),
             dnsbl_weight: 3.0,
             dnsbl_timeout: Duration::from_secs(5),
@@ -86,7 +92,8 @@ pub enum ClamdAddress {
     Tcp(String),
 }
 
-/// What happens to a message clamd could not scan.
+/// What happens to a message clamd could not scan (or, for `too_large_to_scan`, was not sent
+/// to clamd because of its size).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ClamdFailure {
     /// Refuse it for now (`451 4.7.1`); the sender retries.
@@ -110,13 +117,16 @@ pub(super) struct RawFilter {
     pub clamd_failure: Option<String>,
     pub clamd_timeout_seconds: Option<u64>,
     pub max_scan_size: Option<u64>,
+    /// `tempfail` or `accept`.
+    pub too_large_to_scan: Option<String>,
     pub dnsbl_zones: Option<Vec<String>>,
     pub dnsbl_weight: Option<f64>,
     pub dnsbl_timeout_seconds: Option<u64>,
 }
 
-/// Raw → typed; every problem is returned with its key path.
-pub(super) fn validate(raw: RawFilter) -> (FilterConfig, Vec<ConfigError>) {
+/// Raw → typed; every problem is returned with its key path. `max_message_size` is the validated
+/// `limits.max_message_size`, the default of `max_scan_size`.
+pub(super) fn validate(raw: RawFilter, max_message_size: u64) -> (FilterConfig, Vec<ConfigError>) {
     let mut errors = Vec::new();
     let d = FilterConfig::default();
     let mut number = |key: &str, value: Option<f64>, default: f64| match value {
@@ -153,17 +163,19 @@ pub(super) fn validate(raw: RawFilter) -> (FilterConfig, Vec<ConfigError>) {
             None
         }
     });
-    let clamd_failure = match raw.clamd_failure.as_deref() {
+    let mut failure_mode = |key: &str, value: Option<&str>| match value {
         None | Some("tempfail") => ClamdFailure::Tempfail,
         Some("accept") => ClamdFailure::Accept,
         Some(other) => {
             errors.push(ConfigError::new(
-                "filter.clamd_failure",
+                format!("filter.{key}"),
                 format!("unknown mode {other:?}; expected \"tempfail\" or \"accept\""),
             ));
             ClamdFailure::Tempfail
         }
     };
+    let clamd_failure = failure_mode("clamd_failure", raw.clamd_failure.as_deref());
+    let too_large_to_scan = failure_mode("too_large_to_scan", raw.too_large_to_scan.as_deref());
     let mut seconds = |key: &str, value: Option<u64>, default: Duration| match value {
         Some(0) => {
             errors.push(ConfigError::new(
@@ -206,7 +218,8 @@ pub(super) fn validate(raw: RawFilter) -> (FilterConfig, Vec<ConfigError>) {
         clamd,
         clamd_failure,
         clamd_timeout,
-        max_scan_size: raw.max_scan_size.unwrap_or(d.max_scan_size),
+        max_scan_size: raw.max_scan_size.unwrap_or(max_message_size),
+        too_large_to_scan,
         dnsbl_zones,
         dnsbl_weight,
         dnsbl_timeout,
@@ -275,6 +288,19 @@ mod tests {
         assert_eq!(c.filter.clamd_failure, ClamdFailure::Accept);
         let c = parse("[filter]\nclamd = \"[::1]:3310\"").expect("valid");
         assert_eq!(c.filter.clamd, Some(ClamdAddress::Tcp("[::1]:3310".into())));
+    }
+
+    #[test]
+    fn every_message_is_scanned_by_default_and_oversize_handling_is_explicit() {
+        let c = parse("[limits]\nmax_message_size = 80000000").expect("valid");
+        assert_eq!(c.filter.max_scan_size, 80_000_000);
+        assert_eq!(c.filter.too_large_to_scan, ClamdFailure::Tempfail);
+        let c =
+            parse("[filter]\nmax_scan_size = 1000\ntoo_large_to_scan = \"accept\"").expect("valid");
+        assert_eq!(c.filter.max_scan_size, 1000);
+        assert_eq!(c.filter.too_large_to_scan, ClamdFailure::Accept);
+        let e = parse("[filter]\ntoo_large_to_scan = \"skip\"").expect_err("invalid");
+        assert_eq!(e.errors()[0].path, "filter.too_large_to_scan");
     }
 
     #[test]

@@ -99,7 +99,7 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, Config
     let auth = auth(raw.auth, &mut errors);
     let limits = limits(raw.limits, &mut errors);
     let tls = tls(raw.tls, base_dir, &listeners, &mut errors);
-    let (filter, filter_errors) = super::filter::validate(raw.filter);
+    let (filter, filter_errors) = super::filter::validate(raw.filter, limits.max_message_size);
     errors.0.extend(filter_errors);
     let dns = super::outbound::dns(raw.dns, &mut errors);
     let outbound = super::outbound::outbound(raw.outbound, base_dir, &mut errors);
