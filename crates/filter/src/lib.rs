@@ -21,8 +21,9 @@
 //!   `X-Virus-Scan: failed`/`skipped` field and a log line.
 //! - **Allow-listed senders never go to Junk** and are never refused for their score (a virus is
 //!   still refused). The sender is the envelope sender or any `From:` address.
-//! - **A message is refused for spam only if every recipient account would refuse it;** otherwise
-//!   the accounts above the reject threshold get it in Junk. SMTP has one reply per message, and
+//! - **A message is refused for spam only if every recipient would refuse it:** every recipient
+//!   account, and — when it is also forwarded elsewhere — the rules and global classifier, so that
+//!   forwarding aliases are filtered like mailboxes. Otherwise the accounts above the reject threshold get it in Junk. SMTP has one reply per message, and
 //!   one account's strict setting must not cost the others their mail.
 //! - **The classifier cannot fail delivery.** A store error while reading token counts or sender
 //!   lists is logged and the message is scored without them.
@@ -99,6 +100,9 @@ pub struct MessageInput<'a> {
     /// SPF/DKIM/DMARC results of the authentication stage; `None` when it did not run
     /// (submission, trusted relay, verification off).
     pub authentication: Option<Authentication>,
+    /// Whether the message also goes to recipients no account of ours owns (forwarding alias
+    /// targets on other servers). Their copy is judged by the rules and the global classifier.
+    pub forwarded: bool,
 }
 
 /// One SPF or DMARC result (RFC 8601 §2.7 result names).
@@ -154,7 +158,14 @@ impl<'a> MessageInput<'a> {
             client_ip: None,
             envelope_sender: None,
             authentication: None,
+            forwarded: false,
         }
+    }
+
+    /// Marks the message as also forwarded to recipients no account of ours owns.
+    pub fn forwarded(mut self, forwarded: bool) -> Self {
+        self.forwarded = forwarded;
+        self
     }
 
     /// Sets the authentication results.
@@ -402,13 +413,26 @@ impl Filter {
                 None => Action::Inbox,
             };
         }
-        if !verdict.accounts.is_empty()
+        // Forwarded copies have no account to judge them: the rules and the global classifier
+        // do, with the same thresholds, so that an alias to an outside mailbox does not turn
+        // this server into a spam relay (no allow or block list applies to them).
+        let forwarded_score = input.forwarded.then(|| {
+            rule_points
+                + bayes_points(
+                    bayes(&global, None, config.bayes_min_messages),
+                    config.bayes_weight,
+                )
+        });
+        let judged = !verdict.accounts.is_empty() || forwarded_score.is_some();
+        if judged
             && verdict.accounts.iter().all(|a| a.action == Action::Reject)
+            && forwarded_score.is_none_or(|s| s >= config.reject_threshold)
         {
             let max = verdict
                 .accounts
                 .iter()
                 .map(|a| a.score)
+                .chain(forwarded_score)
                 .fold(f64::MIN, f64::max);
             verdict.refusal = Some(Refusal::Spam(max));
         }

@@ -150,6 +150,47 @@ async fn a_score_above_the_reject_threshold_refuses_the_message() {
 }
 
 #[tokio::test]
+async fn forwarded_copies_are_judged_like_a_mailbox_by_the_rules_and_global_classifier() {
+    let (store, ann, _, _dir) = store().await;
+    let config = FilterConfig {
+        junk_threshold: 1.0,
+        reject_threshold: 4.0,
+        ..FilterConfig::default()
+    };
+    let f = filter(&store, config);
+    train_global(&f, 25).await;
+    let forwarded = |raw: &[u8], accounts: &[AccountId]| {
+        let raw = raw.to_vec();
+        let accounts = accounts.to_vec();
+        let f = f.clone();
+        async move {
+            let parsed = MessageParser::default().parse(&raw);
+            let input = MessageInput::new(&raw, parsed.as_ref(), Origin::Mx).forwarded(true);
+            f.check(&input, &accounts).await
+        }
+    };
+    // Only forwarding targets: spam is refused, ham passes.
+    let v = forwarded(&spam(1000), &[]).await;
+    assert!(
+        matches!(v.refusal, Some(Refusal::Spam(s)) if s >= 4.0),
+        "{v:?}"
+    );
+    assert!(v.fields.contains("X-Spam-Status: Yes"), "{}", v.fields);
+    let v = forwarded(&ham(1000), &[]).await;
+    assert_eq!(v.refusal, None, "{v:?}");
+    // A mailbox whose owner allows the sender still gets it; so does the forward then.
+    store
+        .set_spam_sender(ann, "bulk.test", Some(SenderAction::Allow))
+        .await
+        .expect("allow");
+    let v = forwarded(&spam(1000), &[ann]).await;
+    assert_eq!(v.refusal, None, "{v:?}");
+    // Without forwarding targets nothing changes: no accounts, nothing to judge.
+    let v = check(&f, &spam(1000), Origin::Mx, &[]).await;
+    assert_eq!(v.refusal, None, "{v:?}");
+}
+
+#[tokio::test]
 async fn learning_on_move_raises_the_accounts_score_for_similar_mail() {
     let (store, ann, bob, _dir) = store().await;
     let config = FilterConfig {

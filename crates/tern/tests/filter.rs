@@ -157,3 +157,47 @@ fn mail_too_large_to_scan_is_deferred_unless_the_operator_accepts_it_unscanned()
     let v = send(&server, &large);
     assert_eq!(v["refused"], serde_json::json!({}), "{v}");
 }
+
+#[test]
+fn spam_to_a_forwarding_alias_is_refused_like_spam_to_a_mailbox() {
+    // Rules alone decide here (no training): a message without Date and Message-ID scores
+    // above this low reject threshold.
+    let server = TestServer::start_with(
+        &["smtp"],
+        &["alice"],
+        "[filter]\njunk_threshold = 0.5\nreject_threshold = 1.0\n",
+    );
+    server.admin_ok(
+        &["alias", "add", "fwd@example.test", "someone@elsewhere.test"],
+        None,
+    );
+    let file = server.dir.path().join("ratware.eml");
+    std::fs::write(
+        &file,
+        "From: x@example.org\r\nTo: fwd@example.test\r\nSubject: offer\r\n\r\nBuy now.\r\n",
+    )
+    .expect("write");
+    let port = server.port("smtp").to_string();
+    let send_to = |to: &str| -> Value {
+        serde_json::from_str(&python(
+            "smtp_send.py",
+            &[
+                "127.0.0.1",
+                &port,
+                "--file",
+                file.to_str().expect("path"),
+                "--from",
+                "x@example.org",
+                "--to",
+                to,
+            ],
+        ))
+        .expect("json")
+    };
+    for to in ["alice@example.test", "fwd@example.test"] {
+        let v = send_to(to);
+        assert_eq!(v["error"], 550, "{to}: {v}");
+    }
+    let queued = server.admin_ok(&["queue", "list"], None);
+    assert!(!queued.contains("someone@elsewhere.test"), "{queued}");
+}
