@@ -21,7 +21,7 @@ use mail_auth::dmarc::Policy;
 use mail_auth::dmarc::verify::DmarcParameters;
 use mail_auth::spf::verify::SpfParameters;
 use mail_auth::{
-    AuthenticatedMessage, AuthenticationResults, DkimOutput, DkimResult, DmarcResult,
+    AuthenticatedMessage, AuthenticationResults, DkimOutput, DkimResult, DmarcOutput, DmarcResult,
     MessageAuthenticator, SpfResult,
 };
 use tern_common::config::{DmarcRejectAction, MailAuthConfig, SpfFailAction};
@@ -177,13 +177,25 @@ impl Authenticator {
         let dkim: Vec<DkimOutput<'_>> = dkim_checked.iter().map(body_hash_mismatch_fails).collect();
         let arc = r.verify_arc(with_caches!(c, &message)).await;
         let mail_from_domain = mail_from.rsplit_once('@').map_or(helo, |(_, d)| d);
+        // RFC 7489 §6.6.1: a message with several From: fields (forbidden by RFC 5322 §3.6) has
+        // no single author domain, and mail-auth would exempt it from DMARC when their domains
+        // differ: a forger would add a From: of a domain without DMARC next to the one shown.
+        // Such a message fails DMARC instead, whatever the signatures say.
+        let several_from = crate::author::from_field_count(input.data) > 1;
         // RFC 7489 §6.6: DMARC over the SPF (MAIL FROM) and DKIM results.
-        let dmarc = r
-            .verify_dmarc(with_caches!(
+        let dmarc = if several_from {
+            let first = message.from().rsplit_once('@').map_or("", |(_, d)| d);
+            let fail = || DmarcResult::Fail(mail_auth::Error::ParseError);
+            DmarcOutput::new(first.to_ascii_lowercase())
+                .with_dkim_result(fail())
+                .with_spf_result(fail())
+        } else {
+            r.verify_dmarc(with_caches!(
                 c,
                 DmarcParameters::new(&message, &dkim, mail_from_domain, &spf_from)
             ))
-            .await;
+            .await
+        };
         results = results
             .with_dkim_results(&dkim, message.from())
             .with_arc_result(&arc, ip)
@@ -202,6 +214,21 @@ impl Authenticator {
             auth_dmarc(&dmarc_result),
         );
         let decision = match (&dmarc_result, dmarc.policy()) {
+            // The fail of several From: fields (above) has no published policy to follow; RFC
+            // 7489 §6.6.1 says such mail is "typically rejected": as the operator treats
+            // p=reject.
+            (DmarcResult::Fail(_), _) if several_from => match inner.config.dmarc_reject {
+                DmarcRejectAction::Reject => AuthDecision::Refuse {
+                    code: 550,
+                    status: [5, 7, 1],
+                    text:
+                        "Message rejected: several From: header fields (RFC 5322 §3.6) fail DMARC"
+                            .to_owned(),
+                },
+                DmarcRejectAction::Quarantine => {
+                    AuthDecision::Junk("dmarc fail: several From fields (quarantined)")
+                }
+            },
             // RFC 7489 §6.6.2 / RFC 9989: a DNS error means DMARC can neither pass nor fail; a
             // 4xx makes the sender retry instead of us accepting a possible forgery.
             (DmarcResult::TempError(e), _) => AuthDecision::Refuse {

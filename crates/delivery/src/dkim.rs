@@ -246,11 +246,24 @@ impl DkimSigners {
         self.by_domain.is_empty()
     }
 
-    /// The domain whose keys sign mail from `author_domain`: that domain itself or the closest
-    /// parent domain with keys (a DSN from `MAILER-DAEMON@mx.example.org` is signed by
-    /// `example.org`, which DMARC's relaxed alignment accepts, RFC 7489 §3.1.1).
+    /// The domain whose keys sign mail whose `From:` is in `author_domain`: exactly that domain,
+    /// when it has keys. What our users submit is signed only like this: a key of a parent
+    /// domain would vouch for a subdomain we may not host (RFC 6376 §3.10: `d=` claims
+    /// responsibility), and the author check already made sure the `From:` domain is the
+    /// account's to use.
     pub fn signing_domain(&self, author_domain: &str) -> Option<&str> {
-        let mut domain = author_domain.trim_end_matches('.');
+        let domain = author_domain.trim_end_matches('.').to_ascii_lowercase();
+        self.by_domain
+            .get_key_value(&domain)
+            .map(|(d, _)| d.as_str())
+    }
+
+    /// Like [`DkimSigners::signing_domain`], else the closest parent domain with keys. Only for
+    /// what the server writes itself: a DSN from `MAILER-DAEMON@mx.example.org` (our hostname,
+    /// which has no keys of its own) is signed by `example.org`, which DMARC's relaxed alignment
+    /// accepts (RFC 7489 §3.1.1); and the ARC seal of an alias's domain.
+    pub fn signing_domain_or_parent(&self, domain: &str) -> Option<&str> {
+        let mut domain = domain.trim_end_matches('.');
         loop {
             if let Some((d, _)) = self.by_domain.get_key_value(&domain.to_ascii_lowercase()) {
                 return Some(d.as_str());

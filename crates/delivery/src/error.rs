@@ -10,10 +10,15 @@ pub enum DeliveryError {
     /// The store failed (unreachable, I/O, failed COMMIT): nothing was stored; SMTP answers `451 4.3.0`.
     #[error("storage failed: {0}")]
     Storage(#[from] StoreError),
-    /// The filter stage refused the message for every recipient (virus: `554 5.7.1`, spam:
-    /// `550 5.7.1`, virus scan unavailable: `451 4.7.1`); nothing was stored. The session answers
-    /// with exactly this reply code, enhanced status code (RFC 3463) and text.
-    #[error("refused by filter: {code} {text}")]
+    /// A directory lookup failed (the author check of a submission): nothing was stored; SMTP
+    /// answers `451 4.3.0`.
+    #[error("directory lookup failed: {0}")]
+    Directory(#[from] tern_directory::DirectoryError),
+    /// A stage refused the message for every recipient (author check of a submission:
+    /// `550 5.7.1` / `550 5.6.0`; DMARC: `550 5.7.1`; virus: `554 5.7.1`, spam: `550 5.7.1`, virus
+    /// scan unavailable: `451 4.7.1`); nothing was stored. The session answers with exactly this
+    /// reply code, enhanced status code (RFC 3463) and text.
+    #[error("refused: {code} {text}")]
     Refused {
         /// The reply code (RFC 5321 §4.2).
         code: u16,
@@ -29,7 +34,7 @@ impl DeliveryError {
     pub fn is_temporary(&self) -> bool {
         match self {
             // A store failure says nothing about the message; it may well succeed on the next attempt.
-            DeliveryError::Storage(_) => true,
+            DeliveryError::Storage(_) | DeliveryError::Directory(_) => true,
             DeliveryError::Refused { code, .. } => *code < 500,
         }
     }

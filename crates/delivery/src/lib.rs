@@ -9,13 +9,20 @@
 //!    `Authentication-Results:` fields claiming our authserv-id are removed (RFC 8601 §5); the only
 //!    stage that drops original bytes, and only those fields' bytes.
 //! 1. **parse** — mail-parser parses the (stripped) bytes once; the parse stays in the context for
-//!    every later stage. A message it cannot parse is still delivered as received.
+//!    every later stage. A message it cannot parse is still delivered as received (unless submitted).
+//!    Then **check_author** (`pipeline/author.rs`), submission only: exactly one `From:`, at most
+//!    one `Sender:`, no groups, every mailbox one the account may send as
+//!    (`Directory::owns_address`), else [`DeliveryError::Refused`] `550 5.7.1` naming the address
+//!    / `550 5.6.0` (nothing stored). The fields are found by our own lenient scan (`author.rs`),
+//!    never fewer than any reader sees.
 //! 2. **submission_fixups** — submission only: add a missing `Date:` / `Message-ID:` (RFC 6409 §8).
 //! 3. **dkim_sign** — submissions and DSNs (`Local`): `DKIM-Signature:` fields (RSA + Ed25519,
-//!    `dkim.rs`) over the fix-up fields and the message, by the `From:` domain's keys.
+//!    `dkim.rs`) over the fix-up fields and the message, by exactly the `From:` domain's keys
+//!    (DSNs: or its closest parent's, for `MAILER-DAEMON@<hostname>`).
 //! 4. **trace_headers** — `Return-Path:` and `Received:` (RFC 5321 §4.4).
 //! 5. **authenticate** — MX (LMTP if configured), not from trusted relays: SPF, DKIM, DMARC, ARC,
-//!    iprev (`auth.rs`, mail-auth); one `Authentication-Results:` below `Received:`; DMARC reject →
+//!    iprev (`auth.rs`, mail-auth); one `Authentication-Results:` below `Received:`; several
+//!    `From:` fields are a DMARC fail handled like p=reject (RFC 7489 §6.6.1); DMARC reject →
 //!    `Refused 550 5.7.1`, DMARC DNS failure → `Refused 451 4.7.5` (SPF temperror →
 //!    `451 4.7.24` when `spf_fail` is junk or reject), quarantine → every copy to Junk;
 //!    an ARC set on top of the queued copy when alias targets are external.
@@ -70,6 +77,7 @@
 #![forbid(unsafe_code)]
 
 mod auth;
+mod author;
 mod date;
 pub mod dkim;
 mod error;

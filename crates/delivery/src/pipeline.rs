@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 use tracing::info;
 
 mod authenticate;
+mod author;
 mod filter;
 
 use crate::error::DeliveryError;
@@ -127,6 +128,7 @@ impl Pipeline {
         let original = message.data.clone();
         let message = self.strip_forged_results(message);
         let mut ctx = parse(&message);
+        self.check_author(&ctx).await?;
         self.submission_fixups(&mut ctx);
         self.dkim_sign(&mut ctx);
         self.trace_headers(&mut ctx);

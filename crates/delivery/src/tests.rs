@@ -263,7 +263,9 @@ async fn submission_adds_date_and_message_id_only_when_missing() {
     let account = env.rcpt("bob@example.test").await.accounts[0];
     let kind = InboundKind::Submission { account };
     let bare = b"From: bob@example.test\r\nTo: alice@example.test\r\nSubject: hi\r\n\r\nHi.\r\n";
-    for data in [&bare[..], MESSAGE] {
+    let present = b"From: bob@example.test\r\nTo: alice@example.test\r\nSubject: hello\r\n\
+Date: Mon, 23 Nov 2026 10:00:00 +0000\r\nMessage-ID: <m1@example.test>\r\n\r\nHello.\r\n";
+    for data in [&bare[..], present] {
         let rcpts = env.rcpts(&["alice@example.test"]).await;
         env.pipeline
             .deliver(inbound(kind, rcpts, data))
@@ -299,7 +301,7 @@ async fn submission_adds_date_and_message_id_only_when_missing() {
 
     // Present: nothing added besides the trace fields, nothing duplicated.
     let stored = &inbox[1].0;
-    let added = split_added(stored, MESSAGE);
+    let added = split_added(stored, present);
     assert_eq!(count_fields(added, "Date"), 0);
     assert_eq!(count_fields(added, "Message-ID"), 0);
     assert_eq!(count_fields(stored, "Date"), 1);
@@ -422,7 +424,7 @@ async fn a_recipient_without_accounts_fails_permanently_and_others_are_delivered
 }
 
 #[tokio::test]
-async fn unparseable_and_separatorless_messages_are_delivered_byte_intact() {
+async fn unparseable_and_separatorless_messages_are_delivered_byte_intact_but_not_submitted() {
     let env = env().await;
     let garbage: &[u8] = b"\x00\xff\xfe\x01 not a header \x80\x81\r\n\r\n\x00\r\n.\r\n\xc3";
     let no_separator: &[u8] = b"Subject: no body separator\r\nFrom: a@example.org\r\nX-Last: 1";
@@ -430,12 +432,19 @@ async fn unparseable_and_separatorless_messages_are_delivered_byte_intact() {
     let empty: &[u8] = b"";
     let cases = [garbage, no_separator, bare_lf, empty];
     for data in cases {
-        for kind in [
-            InboundKind::Mx,
-            InboundKind::Submission {
-                account: env.rcpt("bob@example.test").await.accounts[0],
-            },
-        ] {
+        // Submitted, they have no From: to check (or one the author check cannot trust).
+        let rcpts = env.rcpts(&["alice@example.test"]).await;
+        let bob = env.rcpt("bob@example.test").await.accounts[0];
+        let kind = InboundKind::Submission { account: bob };
+        match env.pipeline.deliver(inbound(kind, rcpts, data)).await {
+            Err(DeliveryError::Refused {
+                code: 550, status, ..
+            }) => {
+                assert!(matches!(status, [5, 6, 0] | [5, 7, 1]), "{status:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        for kind in [InboundKind::Mx, InboundKind::Lmtp] {
             let rcpts = env.rcpts(&["alice@example.test"]).await;
             let outcomes = env
                 .pipeline
@@ -490,6 +499,7 @@ fn deliver_future_is_send_so_sessions_can_be_spawned() {
 }
 
 mod auth;
+mod author;
 
 /// A stand-in for IMAP's summarizer: records the octets it was given.
 fn fake_summary(raw: &[u8]) -> tern_store::MessageMeta {

@@ -51,6 +51,16 @@ pub enum DirectoryError {
     /// A user cannot take the address of an existing alias.
     #[error("{0} is an alias; remove it first with `tern alias remove {0}`")]
     AddressIsAlias(String),
+    /// The address is not on the account's send-as list.
+    #[error(
+        "{address} is not on the send-as list of {account}: see `tern user send-as list {account}`"
+    )]
+    NotSendAs {
+        /// The account.
+        account: String,
+        /// The address that was to be removed.
+        address: String,
+    },
     /// The alias is not acceptable (e.g. it points to itself).
     #[error("invalid alias: {0}")]
     InvalidAlias(&'static str),

@@ -11,7 +11,10 @@
 //!   account.)
 //! - Alias targets may be local or external addresses. Local targets that resolve to nothing
 //!   are skipped with a warning (the alias may have been created before the user).
-//! - Removing a user leaves aliases that point to it; they stop delivering to it.
+//! - Removing a user leaves aliases that point to it; they stop delivering to it. Its send-as
+//!   list goes with it.
+//! - Sender identity is one rule (`send_as.rs`): own address, its sub-addresses, the send-as
+//!   list. Receiving through an alias does not make it a sender identity.
 //! - Unknown user and wrong password are indistinguishable to the caller, in result and in
 //!   time: an unknown user is verified against a dummy argon2 hash, and SCRAM answers an
 //!   unknown user with stable decoy salt and iteration count.
@@ -27,6 +30,7 @@ mod error;
 pub mod password;
 mod resolve;
 pub mod sasl;
+mod send_as;
 pub mod throttle;
 
 use std::sync::Arc;

@@ -97,22 +97,6 @@ impl Directory {
         Ok(Expansion::default())
     }
 
-    /// Whether `account` may use `address` as its sender: its own address, a sub-address of
-    /// it, or an alias (also a sub-address of an alias) whose expansion includes the account.
-    /// Catch-all does not confer ownership.
-    pub async fn owns_address(
-        &self,
-        account: AccountId,
-        address: &Address,
-    ) -> Result<bool, DirectoryError> {
-        if !self.is_local_domain(address.domain()).await? {
-            return Ok(false);
-        }
-        let mut out = Expansion::default();
-        self.expand(address, 0, false, &mut out).await?;
-        Ok(out.accounts.contains(&account))
-    }
-
     /// Adds what `address` delivers to into `out`; returns whether it resolved to anything.
     /// Boxed because it recurses.
     fn expand<'a>(

@@ -443,15 +443,25 @@ async fn external_alias_targets_and_catch_all_are_forwarded() {
 }
 
 #[tokio::test]
-async fn owns_address_covers_own_subaddresses_and_aliases_but_not_catch_all() {
+async fn owns_address_covers_own_subaddresses_and_the_send_as_list_only() {
     let (_dir, d, alice, bob) = directory().await;
+    d.add_domain("other.test").await.unwrap();
     d.add_alias("sales@example.test", "alice@example.test")
         .await
         .unwrap();
-    d.add_alias("all@example.test", "sales@example.test")
+    d.add_alias("team@example.test", "alice@example.test")
+        .await
+        .unwrap();
+    d.add_alias("team@example.test", "bob@example.test")
         .await
         .unwrap();
     d.set_catch_all("example.test", Some("alice@example.test"))
+        .await
+        .unwrap();
+    d.add_send_as("alice@example.test", "Sales@Example.test")
+        .await
+        .unwrap();
+    d.add_send_as("ALICE@example.test", "ceo@other.test")
         .await
         .unwrap();
     for owned in [
@@ -459,8 +469,7 @@ async fn owns_address_covers_own_subaddresses_and_aliases_but_not_catch_all() {
         "ALICE@example.test",
         "alice+tag@example.test",
         "sales@example.test",
-        "sales+x@example.test",
-        "all@example.test",
+        "ceo@other.test",
     ] {
         assert!(
             d.owns_address(alice.id, &addr(owned)).await.unwrap(),
@@ -469,8 +478,14 @@ async fn owns_address_covers_own_subaddresses_and_aliases_but_not_catch_all() {
     }
     for foreign in [
         "bob@example.test",
+        "bob+alice@example.test",
         "random@example.test",
+        // An alias reaching alice is not hers to send as unless listed, nor a sub-address of
+        // a listed one.
+        "team@example.test",
+        "sales+x@example.test",
         "alice@remote.test",
+        "alice@other.test",
     ] {
         assert!(
             !d.owns_address(alice.id, &addr(foreign)).await.unwrap(),
@@ -482,6 +497,60 @@ async fn owns_address_covers_own_subaddresses_and_aliases_but_not_catch_all() {
             .await
             .unwrap()
     );
+    assert_eq!(
+        d.send_as("alice@example.test").await.unwrap(),
+        ["ceo@other.test", "sales@example.test"]
+    );
+    d.remove_send_as("alice@example.test", "CEO@other.test")
+        .await
+        .unwrap();
+    assert!(
+        !d.owns_address(alice.id, &addr("ceo@other.test"))
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn send_as_entries_need_a_user_and_a_hosted_domain_and_are_not_duplicated() {
+    let (_dir, d, _alice, _bob) = directory().await;
+    assert!(matches!(
+        d.add_send_as("ghost@example.test", "x@example.test").await,
+        Err(DirectoryError::UnknownUser(_))
+    ));
+    assert!(matches!(
+        d.add_send_as("alice@example.test", "ceo@remote.test").await,
+        Err(DirectoryError::UnknownDomain(_))
+    ));
+    assert!(matches!(
+        d.add_send_as("alice@example.test", "not an address").await,
+        Err(DirectoryError::InvalidAddress { .. })
+    ));
+    // Her own address and sub-addresses are hers already.
+    assert!(matches!(
+        d.add_send_as("alice@example.test", "alice+x@example.test")
+            .await,
+        Err(DirectoryError::AlreadyExists(_))
+    ));
+    d.add_send_as("alice@example.test", "bob@example.test")
+        .await
+        .unwrap();
+    assert!(matches!(
+        d.add_send_as("alice@example.test", "BOB@example.test")
+            .await,
+        Err(DirectoryError::AlreadyExists(_))
+    ));
+    assert!(matches!(
+        d.remove_send_as("alice@example.test", "x@example.test")
+            .await,
+        Err(DirectoryError::NotSendAs { .. })
+    ));
+    // The list goes with the account.
+    d.remove_user("alice@example.test").await.unwrap();
+    assert!(matches!(
+        d.send_as("alice@example.test").await,
+        Err(DirectoryError::UnknownUser(_))
+    ));
 }
 
 #[tokio::test]

@@ -35,8 +35,12 @@
 //! - **Submission** needs AUTH before MAIL (`530 5.7.0`); AUTH is offered and accepted only
 //!   over TLS, or from loopback when `allow_plaintext_on_loopback` is set (else
 //!   `530 5.7.0 Must issue a STARTTLS command first`). MAIL FROM must be an address the
-//!   account owns (`553 5.7.1`; the null sender too). The pipeline adds a missing `Date:`
-//!   and `Message-ID:` (RFC 6409 §8) for `InboundKind::Submission`.
+//!   account may send as (`Directory::owns_address`: own address, sub-addresses, send-as
+//!   list; `553 5.7.1`; the null sender too). At the end of the message the pipeline checks
+//!   `From:`/`Sender:` the same way (`550 5.7.1 <addr> is not an address you may send as`,
+//!   `550 5.6.0` for none or several From:, groups, no address) before anything is stored,
+//!   and adds a missing `Date:` and `Message-ID:` (RFC 6409 §8) for
+//!   `InboundKind::Submission`.
 //! - **Remote recipients are queued**, in the same store transaction as the local copies, so
 //!   the 250 covers both: an authenticated submission may send to any domain (RFC 6409 §5), and
 //!   the external targets of one of our aliases are forwarded (MX, LMTP and submission alike).

@@ -170,6 +170,7 @@ impl Store {
     }
 
     /// Removes a domain: [`StoreError::InUse`] while accounts or aliases use it, NotFound if absent.
+    /// Send-as entries for addresses in the domain are removed with it.
     pub async fn remove_domain(&self, name: &str) -> Result<()> {
         backend!(self.remove_domain(name))
     }
@@ -211,7 +212,8 @@ impl Store {
         backend!(self.set_password(id, password_hash, scram_sha256))
     }
 
-    /// Removes an account with its mailboxes and messages (releasing blobs). Aliases are strings and stay.
+    /// Removes an account with its mailboxes, messages (releasing blobs) and send-as list. Aliases are
+    /// strings and stay.
     pub async fn remove_account(&self, id: AccountId) -> Result<()> {
         backend!(self.remove_account(id))
     }
@@ -235,6 +237,28 @@ impl Store {
     /// was removed.
     pub async fn remove_alias(&self, source: &str, target: Option<&str>) -> Result<()> {
         backend!(self.remove_alias(source, target))
+    }
+
+    /// Lets `account` send as `address` (see `send_as`). NotFound if the account or the address's
+    /// domain does not exist, AlreadyExists if the pair is there.
+    pub async fn add_send_as(&self, account: AccountId, address: &str) -> Result<()> {
+        backend!(self.add_send_as(account, address))
+    }
+
+    /// Removes one address from an account's send-as list; NotFound if it was not there.
+    pub async fn remove_send_as(&self, account: AccountId, address: &str) -> Result<()> {
+        backend!(self.remove_send_as(account, address))
+    }
+
+    /// The addresses besides its own that `account` may send as, sorted. The rows go with the
+    /// account ([`Store::remove_account`]) and with their domain ([`Store::remove_domain`]).
+    pub async fn send_as(&self, account: AccountId) -> Result<Vec<String>> {
+        backend!(self.send_as(account))
+    }
+
+    /// Whether `address` (domain part matched case-insensitively) is on `account`'s send-as list.
+    pub async fn may_send_as(&self, account: AccountId, address: &str) -> Result<bool> {
+        backend!(self.may_send_as(account, address))
     }
 
     // ---- mailboxes ----

@@ -1,6 +1,7 @@
-//! `tern domain|user|alias`: directory administration on the configured store.
+//! `tern domain|user|alias`: directory administration on the configured store (`tern user
+//! send-as` included).
 
-use crate::cli::{AliasCommand, DomainCommand, GlobalArgs, UserCommand};
+use crate::cli::{AliasCommand, DomainCommand, GlobalArgs, SendAsCommand, UserCommand};
 use crate::{password, settings};
 
 pub async fn domain(global: &GlobalArgs, cmd: DomainCommand) -> anyhow::Result<()> {
@@ -57,6 +58,21 @@ pub async fn user(global: &GlobalArgs, cmd: UserCommand) -> anyhow::Result<()> {
             directory.remove_user(&address).await?;
             println!("removed user {address}");
         }
+        UserCommand::SendAs(cmd) => match cmd {
+            SendAsCommand::Add { account, address } => {
+                directory.add_send_as(&account, &address).await?;
+                println!("{account} may now send as {address}");
+            }
+            SendAsCommand::Remove { account, address } => {
+                directory.remove_send_as(&account, &address).await?;
+                println!("{account} may no longer send as {address}");
+            }
+            SendAsCommand::List { account } => {
+                for address in directory.send_as(&account).await? {
+                    println!("{address}");
+                }
+            }
+        },
     }
     Ok(())
 }

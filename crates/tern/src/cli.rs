@@ -131,6 +131,21 @@ pub enum UserCommand {
     },
     /// Remove an account and all its mail.
     Remove { address: String },
+    /// Manage the addresses an account may send as besides its own and its sub-addresses
+    /// (MAIL FROM, and From:/Sender: of what it submits).
+    #[command(subcommand)]
+    SendAs(SendAsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SendAsCommand {
+    /// Let ACCOUNT send as ADDRESS. ADDRESS must be in a hosted domain; an alias reaching the
+    /// account is not a sender identity until it is added here.
+    Add { account: String, address: String },
+    /// Stop ACCOUNT from sending as ADDRESS.
+    Remove { account: String, address: String },
+    /// List the addresses ACCOUNT may send as besides its own.
+    List { account: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -152,6 +152,112 @@ fn domains_users_and_aliases_are_managed_from_the_command_line() {
 }
 
 #[test]
+fn send_as_addresses_are_managed_from_the_command_line_with_clear_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path();
+    ok(data, &["domain", "add", "example.com"], None);
+    ok(
+        data,
+        &["user", "add", "alice@example.com"],
+        Some("first-secret\n"),
+    );
+    ok(
+        data,
+        &["alias", "add", "info@example.com", "alice@example.com"],
+        None,
+    );
+
+    let added = ok(
+        data,
+        &[
+            "user",
+            "send-as",
+            "add",
+            "alice@example.com",
+            "info@example.com",
+        ],
+        None,
+    );
+    assert!(added.contains("info@example.com"), "{added}");
+    let list = ok(
+        data,
+        &["user", "send-as", "list", "alice@example.com"],
+        None,
+    );
+    assert_eq!(list.trim(), "info@example.com");
+
+    // A foreign domain, an unknown account, a duplicate and a missing entry say what is wrong.
+    let err = fails(
+        data,
+        &[
+            "user",
+            "send-as",
+            "add",
+            "alice@example.com",
+            "ceo@example.org",
+        ],
+        None,
+    );
+    assert!(err.contains("unknown domain example.org"), "{err}");
+    let err = fails(
+        data,
+        &[
+            "user",
+            "send-as",
+            "add",
+            "ghost@example.com",
+            "info@example.com",
+        ],
+        None,
+    );
+    assert!(err.contains("no user ghost@example.com"), "{err}");
+    let err = fails(
+        data,
+        &[
+            "user",
+            "send-as",
+            "add",
+            "alice@example.com",
+            "INFO@example.com",
+        ],
+        None,
+    );
+    assert!(err.contains("already exists"), "{err}");
+    let err = fails(
+        data,
+        &[
+            "user",
+            "send-as",
+            "remove",
+            "alice@example.com",
+            "x@example.com",
+        ],
+        None,
+    );
+    assert!(err.contains("not on the send-as list"), "{err}");
+
+    ok(
+        data,
+        &[
+            "user",
+            "send-as",
+            "remove",
+            "alice@example.com",
+            "info@example.com",
+        ],
+        None,
+    );
+    assert!(
+        ok(
+            data,
+            &["user", "send-as", "list", "alice@example.com"],
+            None
+        )
+        .is_empty()
+    );
+}
+
+#[test]
 fn config_check_reports_every_error_with_its_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     let good = dir.path().join("good.toml");

@@ -13,6 +13,9 @@ use support::{PASSWORD, TestServer, python};
 
 const MESSAGE: &[u8] = b"From: Sender <sender@example.org>\r\nTo: alice@example.test\r\nSubject: hello\r\nDate: Tue, 24 Nov 2026 20:00:00 +0000\r\nMessage-ID: <1@example.org>\r\n\r\nBody line\r\n.dot line\r\n";
 
+/// [`MESSAGE`] as alice writes it: submissions must name the account in From:.
+const ALICE_MESSAGE: &[u8] = b"From: Alice <alice@example.test>\r\nTo: bob@example.test\r\nSubject: hello\r\nDate: Tue, 24 Nov 2026 20:00:00 +0000\r\nMessage-ID: <2@example.test>\r\n\r\nBody line\r\n.dot line\r\n";
+
 fn server() -> TestServer {
     TestServer::start(
         &["smtp", "submission", "submissions", "pop3"],
@@ -247,7 +250,8 @@ fn submission_requires_auth_and_an_owned_sender() {
         MESSAGE,
     );
     assert_eq!(v["error"], 535, "{v}");
-    // Properly: delivered, with Date and Message-ID kept as given.
+    // Properly (her address in the envelope and in From:): delivered, with Date and
+    // Message-ID kept as given.
     let v = send(
         &server,
         "submission",
@@ -261,10 +265,10 @@ fn submission_requires_auth_and_an_owned_sender() {
             "alice@example.test",
             PASSWORD,
         ],
-        MESSAGE,
+        ALICE_MESSAGE,
     );
     assert_eq!(v["refused"], serde_json::json!({}), "{v}");
-    assert_delivered_intact(&inbox(&server, "bob")[0], MESSAGE);
+    assert_delivered_intact(&inbox(&server, "bob")[0], ALICE_MESSAGE);
 }
 
 #[test]
@@ -306,7 +310,7 @@ fn passwords_are_refused_before_tls_when_plaintext_is_not_allowed() {
             "alice@example.test",
             PASSWORD,
         ],
-        MESSAGE,
+        ALICE_MESSAGE,
     );
     assert_eq!(v["refused"], serde_json::json!({}), "{v}");
 }
@@ -433,7 +437,7 @@ fn notify_success_to_a_local_user_brings_a_delivered_dsn_to_the_sender() {
             "--rcpt-option",
             "NOTIFY=SUCCESS,FAILURE",
         ],
-        MESSAGE,
+        ALICE_MESSAGE,
     );
     assert_eq!(v["refused"], serde_json::json!({}), "{v}");
     assert_eq!(inbox(&server, "bob").len(), 1);

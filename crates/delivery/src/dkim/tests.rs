@@ -44,7 +44,7 @@ fn generate_writes_two_keys_and_prints_rsa_and_ed25519_records() {
 }
 
 #[test]
-fn signers_prefer_the_configured_selector_and_sign_for_parent_domains() {
+fn signers_prefer_the_configured_selector_and_our_own_mail_may_use_a_parents_keys() {
     let dir = tempfile::tempdir().unwrap();
     generate_keys(dir.path(), "example.org", "a2026").unwrap();
     generate_keys(dir.path(), "example.org", "tern").unwrap();
@@ -59,12 +59,25 @@ fn signers_prefer_the_configured_selector_and_sign_for_parent_domains() {
     let fields = signers.sign("example.org", &[MESSAGE]);
     assert!(fields.contains("s=z2020-rsa"), "{fields}");
     assert_eq!(
-        signers.signing_domain("mx.EXAMPLE.org"),
+        signers.signing_domain_or_parent("mx.EXAMPLE.org"),
         Some("example.org")
     );
-    assert_eq!(signers.signing_domain("example.org"), Some("example.org"));
+    assert_eq!(
+        signers.signing_domain_or_parent("example.org"),
+        Some("example.org")
+    );
+    assert_eq!(signers.signing_domain_or_parent("example.net"), None);
+    assert_eq!(signers.signing_domain_or_parent("org"), None);
+}
+
+#[test]
+fn an_author_domain_is_signed_only_by_its_own_keys_never_a_parents() {
+    let dir = tempfile::tempdir().unwrap();
+    generate_keys(dir.path(), "example.org", "tern").unwrap();
+    let signers = DkimSigners::load(dir.path(), "tern").unwrap();
+    assert_eq!(signers.signing_domain("Example.ORG."), Some("example.org"));
+    assert_eq!(signers.signing_domain("sub.example.org"), None);
     assert_eq!(signers.signing_domain("example.net"), None);
-    assert_eq!(signers.signing_domain("org"), None);
 }
 
 #[test]

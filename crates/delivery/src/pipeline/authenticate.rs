@@ -44,13 +44,15 @@ impl Pipeline {
 
     /// Stage: DKIM signature(s) on what our users submit and on our DSNs (RFC 6376 §5), over the
     /// fields the fix-ups added and the message; the `DKIM-Signature:` fields go on top of those.
-    /// Signed by the `From:` domain or its closest parent with keys (DMARC alignment).
+    /// Submissions are signed by exactly the `From:` domain (which the author check made sure
+    /// the account may use); our own DSNs (`Local`) by it or its closest parent with keys.
     pub(super) fn dkim_sign(&self, ctx: &mut Context<'_>) {
-        if !matches!(
-            ctx.inbound.kind,
-            InboundKind::Submission { .. } | InboundKind::Local
-        ) || self.dkim.is_empty()
-        {
+        let own_mail = match ctx.inbound.kind {
+            InboundKind::Submission { .. } => false,
+            InboundKind::Local => true,
+            InboundKind::Mx | InboundKind::Lmtp => return,
+        };
+        if self.dkim.is_empty() {
             return;
         }
         let author = ctx
@@ -61,7 +63,13 @@ impl Pipeline {
             .and_then(|a| a.address())
             .and_then(|a| a.rsplit_once('@'))
             .map(|(_, d)| d.to_ascii_lowercase());
-        let Some(domain) = author.as_deref().and_then(|d| self.dkim.signing_domain(d)) else {
+        let Some(domain) = author.as_deref().and_then(|d| {
+            if own_mail {
+                self.dkim.signing_domain_or_parent(d)
+            } else {
+                self.dkim.signing_domain(d)
+            }
+        }) else {
             tracing::debug!(
                 session = %ctx.inbound.trace.session_id,
                 from_domain = author.as_deref().unwrap_or(""),
@@ -104,7 +112,10 @@ impl Pipeline {
             .recipients
             .iter()
             .find(|r| !r.remote.is_empty())
-            .and_then(|r| self.dkim.signing_domain(r.address.domain().as_str()))
+            .and_then(|r| {
+                self.dkim
+                    .signing_domain_or_parent(r.address.domain().as_str())
+            })
             .and_then(|d| self.dkim.sealer(d));
         let mail_from = inbound.mail_from.as_ref().map(ToString::to_string);
         let input = VerifyInput {

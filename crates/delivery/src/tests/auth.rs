@@ -148,6 +148,11 @@ async fn submissions_are_dkim_signed_over_the_added_fields_and_verify_on_arrival
     let (signers, _) = keys(&dns, "example.org");
     let alice = env.rcpt("alice@example.test").await;
     let account = alice.accounts[0];
+    env.directory.add_domain("example.org").await.unwrap();
+    env.directory
+        .add_send_as("alice@example.test", "sender@example.org")
+        .await
+        .unwrap();
     // No Date/Message-ID: the fix-ups add them, and the signature must cover them.
     let bare = b"From: Sender <sender@example.org>\r\nTo: alice@example.test\r\n\
 Subject: hello\r\n\r\nHello.\r\n";

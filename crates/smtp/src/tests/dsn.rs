@@ -26,9 +26,11 @@ async fn submission(h: &Harness) -> Client<DuplexStream> {
     c
 }
 
+/// DATA with a message by alice (what her submissions must say; MX takes it as well).
 async fn data(c: &mut Client<DuplexStream>, subject: &str) {
     c.cmd("DATA", "354").await;
-    c.write(message(subject).as_bytes()).await;
+    c.write(message_from("alice@example.test", subject).as_bytes())
+        .await;
     c.cmd(".", "250 2.0.0").await;
 }
 

@@ -292,8 +292,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
 
 /// A small message with CRLF line ends.
 pub(crate) fn message(subject: &str) -> String {
+    message_from("sender@remote.test", subject)
+}
+
+/// [`message`] with another author (submissions must name the account in `From:`).
+pub(crate) fn message_from(from: &str, subject: &str) -> String {
     format!(
-        "From: <sender@remote.test>\r\nTo: <alice@example.test>\r\nSubject: {subject}\r\nMessage-ID: <{subject}@remote.test>\r\nDate: Tue, 15 Nov 1994 08:12:31 +0000\r\n\r\nHello {subject}.\r\n"
+        "From: <{from}>\r\nTo: <alice@example.test>\r\nSubject: {subject}\r\nMessage-ID: <{subject}@remote.test>\r\nDate: Tue, 15 Nov 1994 08:12:31 +0000\r\n\r\nHello {subject}.\r\n"
     )
 }
 

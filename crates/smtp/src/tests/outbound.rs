@@ -307,7 +307,12 @@ async fn messages_to_one_domain_share_a_connection_and_smtputf8_is_checked() {
     submit(&h, &["a@remote.test"], BODY).await;
     submit(&h, &["b@remote.test"], BODY).await;
     // UTF-8 header: needs SMTPUTF8, which this peer lacks.
-    submit(&h, &["c@remote.test"], "Subject: caf\u{e9}\r\n\r\nx\r\n").await;
+    submit(
+        &h,
+        &["c@remote.test"],
+        "From: alice@example.test\r\nSubject: caf\u{e9}\r\n\r\nx\r\n",
+    )
+    .await;
     let out = outbound(&h, config(peer.addr.port()), Arc::new(LoopbackDns));
     assert_eq!(out.run_once().await, 3);
     let got = peer.accepted();

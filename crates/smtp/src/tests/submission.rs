@@ -155,7 +155,13 @@ async fn sender_must_be_owned_by_the_account() {
     c.cmd("MAIL FROM:<alice@remote.test>", "553 5.7.1").await;
     c.cmd("MAIL FROM:<ALICE+lists@example.test>", "250").await;
     c.cmd("RSET", "250").await;
-    // An alias that includes alice.
+    // An alias that includes alice is not hers to send as until an admin says so.
+    c.cmd("MAIL FROM:<team@example.test>", "553 5.7.1").await;
+    h.ctx
+        .directory
+        .add_send_as("alice@example.test", "team@example.test")
+        .await
+        .unwrap();
     c.cmd("MAIL FROM:<team@example.test>", "250").await;
 }
 
@@ -168,14 +174,17 @@ async fn submission_delivers_locally_and_queues_remote_recipients() {
     c.cmd("RCPT TO:<nobody@example.test>", "550 5.1.1").await;
     c.cmd("RCPT TO:<bob@example.test>", "250 2.1.5").await;
     c.cmd("DATA", "354").await;
-    c.write(b"Subject: no date, no id\r\n\r\nhi\r\n").await;
+    c.write(b"From: alice@example.test\r\nSubject: no date, no id\r\n\r\nhi\r\n")
+        .await;
     c.cmd(".", "250 2.0.0").await;
     let stored = h.inbox(&h.bob).await;
     assert_eq!(stored.len(), 1);
     assert!(stored[0].contains("with ESMTPA"), "{}", stored[0]);
     assert!(stored[0].contains("\r\nDate: "), "{}", stored[0]);
     assert!(stored[0].contains("\r\nMessage-ID: <"), "{}", stored[0]);
-    assert!(stored[0].ends_with("Subject: no date, no id\r\n\r\nhi\r\n"));
+    assert!(
+        stored[0].ends_with("From: alice@example.test\r\nSubject: no date, no id\r\n\r\nhi\r\n")
+    );
     // The remote copy was queued in the same transaction, without the local Return-Path.
     let queue = h.store.queue_list().await.unwrap();
     assert_eq!(queue.len(), 1);
@@ -270,4 +279,84 @@ mod scram {
             format!("v={}", B64.encode(verifier)),
         )
     }
+}
+
+/// Submits `message` as alice to bob and remote.test; returns the reply to the final dot.
+async fn submit_as_alice(h: &Harness, message: &str, bdat: bool) -> String {
+    let mut c = logged_in(h).await;
+    c.cmd("MAIL FROM:<alice@example.test>", "250").await;
+    c.cmd("RCPT TO:<bob@example.test>", "250").await;
+    c.cmd("RCPT TO:<friend@remote.test>", "250").await;
+    if bdat {
+        c.send(&format!("BDAT {} LAST", message.len())).await;
+        c.write(message.as_bytes()).await;
+        c.reply().await
+    } else {
+        c.cmd("DATA", "354").await;
+        c.write(message.as_bytes()).await;
+        c.cmd(".", "").await
+    }
+}
+
+#[tokio::test]
+async fn from_and_sender_must_name_addresses_the_account_may_send_as_at_data_and_bdat() {
+    let h = harness().await;
+    let directory = &h.ctx.directory;
+    directory.add_domain("other.test").await.unwrap();
+    directory
+        .add_user("ceo@other.test", &tern_common::Secret::new(PW), None)
+        .await
+        .unwrap();
+    for bdat in [false, true] {
+        for (from, reply) in [
+            (
+                "From: bob@example.test\r\n",
+                "550 5.7.1 <bob@example.test> is not an address you may send as",
+            ),
+            (
+                "From: CEO <ceo@other.test>\r\n",
+                "550 5.7.1 <ceo@other.test> is not an address you may send as",
+            ),
+            // The alias team@ reaches alice, but is not hers to send as.
+            (
+                "From: team@example.test\r\n",
+                "550 5.7.1 <team@example.test>",
+            ),
+            (
+                "From: alice@example.test\r\nSender: bob@example.test\r\n",
+                "550 5.7.1 <bob@example.test>",
+            ),
+            (
+                "From: alice@example.test\r\nFrom: bob@example.test\r\n",
+                "550 5.6.0 Message has 2 From: header fields",
+            ),
+            ("", "550 5.6.0 Message has no From: header field"),
+            (
+                "From: undisclosed:;\r\n",
+                "550 5.6.0 From: header field uses group syntax",
+            ),
+        ] {
+            let message = format!("{from}Subject: s\r\n\r\nbody\r\n");
+            let got = submit_as_alice(&h, &message, bdat).await;
+            assert!(got.starts_with(reply), "{from:?} (BDAT {bdat}): {got}");
+        }
+    }
+    // Nothing was stored or queued.
+    assert_eq!(h.total_messages().await, 0);
+    assert!(h.store.queue_list().await.unwrap().is_empty());
+    for from in [
+        "From: Alice <alice@example.test>\r\n",
+        "From: alice+news@example.test\r\n",
+    ] {
+        let message = format!("{from}Subject: s\r\n\r\nbody\r\n");
+        let got = submit_as_alice(&h, &message, false).await;
+        assert!(got.starts_with("250 2.0.0"), "{from:?}: {got}");
+    }
+    directory
+        .add_send_as("alice@example.test", "ceo@other.test")
+        .await
+        .unwrap();
+    let got = submit_as_alice(&h, "From: ceo@other.test\r\n\r\nbody\r\n", true).await;
+    assert!(got.starts_with("250 2.0.0"), "{got}");
+    assert_eq!(h.inbox(&h.bob).await.len(), 3);
 }

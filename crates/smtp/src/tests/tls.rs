@@ -116,7 +116,11 @@ async fn submission_offers_auth_only_after_starttls() {
     let creds = tern_directory::encode_base64(format!("\0alice@example.test\0{PW}").as_bytes());
     c.cmd(&format!("AUTH PLAIN {creds}"), "235 2.7.0").await;
     let reply = c
-        .transaction("alice@example.test", &["bob@example.test"], &message("sub"))
+        .transaction(
+            "alice@example.test",
+            &["bob@example.test"],
+            &message_from("alice@example.test", "sub"),
+        )
         .await;
     assert!(reply.starts_with("250 2.0.0"), "{reply}");
     assert!(h.inbox(&h.bob).await[0].contains("with ESMTPSA"));

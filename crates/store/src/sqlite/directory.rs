@@ -94,6 +94,8 @@ pub(crate) fn remove_domain(c: &Connection, name: &str) -> Result<()> {
     if used {
         return Err(StoreError::InUse);
     }
+    c.execute("DELETE FROM send_as WHERE domain_id = ?1", [id.0])
+        .db()?;
     c.execute("DELETE FROM domains WHERE id = ?1", [id.0])
         .db()?;
     Ok(())
@@ -231,6 +233,9 @@ pub(crate) fn remove_account(ctx: &mut JobCtx<'_>, id: AccountId) -> Result<()> 
     }
     super::spam::remove_account(ctx.conn, id)?;
     ctx.conn
+        .execute("DELETE FROM send_as WHERE account_id = ?1", [id.0])
+        .db()?;
+    ctx.conn
         .execute("DELETE FROM accounts WHERE id = ?1", [id.0])
         .db()?;
     Ok(())
@@ -302,4 +307,55 @@ pub(crate) fn remove_alias(c: &Connection, source: &str, target: Option<&str>) -
     } else {
         Ok(())
     }
+}
+
+pub(crate) fn add_send_as(c: &Connection, id: AccountId, address: &str) -> Result<()> {
+    let address = normalize_address(address)?;
+    let domain = domain_id(c, &domain_part(&address)?)?.ok_or(StoreError::NotFound)?;
+    if account(c, id)?.is_none() {
+        return Err(StoreError::NotFound);
+    }
+    if may_send_as(c, id, &address)? {
+        return Err(StoreError::AlreadyExists);
+    }
+    c.execute(
+        "INSERT INTO send_as (account_id, address, domain_id) VALUES (?1, ?2, ?3)",
+        params![id.0, address, domain.0],
+    )
+    .db()?;
+    Ok(())
+}
+
+pub(crate) fn remove_send_as(c: &Connection, id: AccountId, address: &str) -> Result<()> {
+    let address = normalize_address(address)?;
+    match c
+        .execute(
+            "DELETE FROM send_as WHERE account_id = ?1 AND address = ?2",
+            params![id.0, address],
+        )
+        .db()?
+    {
+        0 => Err(StoreError::NotFound),
+        _ => Ok(()),
+    }
+}
+
+pub(crate) fn send_as(c: &Connection, id: AccountId) -> Result<Vec<String>> {
+    let mut st = c
+        .prepare_cached("SELECT address FROM send_as WHERE account_id = ?1 ORDER BY address")
+        .db()?;
+    st.query_map([id.0], |r| r.get(0))
+        .db()?
+        .collect::<rusqlite::Result<_>>()
+        .db()
+}
+
+pub(crate) fn may_send_as(c: &Connection, id: AccountId, address: &str) -> Result<bool> {
+    let Ok(address) = normalize_address(address) else {
+        return Ok(false);
+    };
+    c.prepare_cached("SELECT EXISTS (SELECT 1 FROM send_as WHERE account_id = ?1 AND address = ?2)")
+        .db()?
+        .query_row(params![id.0, address], |r| r.get(0))
+        .db()
 }

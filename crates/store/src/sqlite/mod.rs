@@ -352,6 +352,26 @@ impl SqliteBackend {
             .await
     }
 
+    pub(crate) async fn add_send_as(&self, account: AccountId, address: &str) -> Result<()> {
+        let address = address.to_owned();
+        self.write(move |ctx| directory::add_send_as(ctx.conn, account, &address))
+            .await
+    }
+
+    pub(crate) async fn remove_send_as(&self, account: AccountId, address: &str) -> Result<()> {
+        let address = address.to_owned();
+        self.write(move |ctx| directory::remove_send_as(ctx.conn, account, &address))
+            .await
+    }
+
+    pub(crate) async fn send_as(&self, account: AccountId) -> Result<Vec<String>> {
+        self.lookup(|c| directory::send_as(c, account))
+    }
+
+    pub(crate) async fn may_send_as(&self, account: AccountId, address: &str) -> Result<bool> {
+        self.lookup(|c| directory::may_send_as(c, account, address))
+    }
+
     // ---- mailboxes ----
 
     pub(crate) async fn create_mailbox(

@@ -190,6 +190,19 @@ UPDATE mailboxes SET recent_uid = uidnext - 1;
     r#"
 ALTER TABLE queue_messages RENAME COLUMN ret_full TO ret;
 "#,
+    // N: the addresses an account may send as besides its own (and its sub-addresses): set by
+    // an admin, checked at MAIL FROM and against From:/Sender: of submitted messages. Only
+    // addresses in hosted domains (`domain_id`); the rows go with their account, and with their
+    // domain when it is removed (they grant nothing once the domain is not ours).
+    r#"
+CREATE TABLE send_as (
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    address    TEXT NOT NULL,
+    domain_id  INTEGER NOT NULL REFERENCES domains(id),
+    PRIMARY KEY (account_id, address)
+) WITHOUT ROWID;
+CREATE INDEX send_as_domain ON send_as(domain_id);
+"#,
 ];
 
 /// Opens the single write connection: WAL, `synchronous=FULL`, foreign keys, busy timeout.

@@ -356,3 +356,84 @@ async fn ids_of_removed_accounts_and_mailboxes_are_never_reused() {
         .id;
     assert_ne!(inbox, new_inbox);
 }
+
+#[tokio::test]
+async fn send_as_entries_are_listed_and_go_with_their_account_and_domain() {
+    let (store, _dir) = store().await;
+    let alice = account(&store, "alice@example.test").await;
+    let bob = account(&store, "bob@example.test").await;
+    store.add_domain("other.test").await.expect("domain");
+    store
+        .add_send_as(alice, "Sales@EXAMPLE.test")
+        .await
+        .expect("add");
+    store
+        .add_send_as(alice, "ceo@other.test")
+        .await
+        .expect("add");
+    assert!(matches!(
+        store.add_send_as(alice, "Sales@example.test").await,
+        Err(StoreError::AlreadyExists)
+    ));
+    // The address's domain and the account must exist.
+    assert!(matches!(
+        store.add_send_as(alice, "x@nowhere.test").await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store
+            .add_send_as(crate::AccountId(9999), "x@example.test")
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        store.send_as(alice).await.expect("list"),
+        ["Sales@example.test", "ceo@other.test"]
+    );
+    assert!(
+        store
+            .may_send_as(alice, "Sales@Example.Test")
+            .await
+            .expect("check")
+    );
+    // The local part is compared exactly, like account addresses.
+    assert!(
+        !store
+            .may_send_as(alice, "sales@example.test")
+            .await
+            .expect("check")
+    );
+    assert!(
+        !store
+            .may_send_as(bob, "Sales@example.test")
+            .await
+            .expect("check")
+    );
+    store
+        .remove_send_as(alice, "Sales@example.test")
+        .await
+        .expect("remove");
+    assert!(matches!(
+        store.remove_send_as(alice, "Sales@example.test").await,
+        Err(StoreError::NotFound)
+    ));
+    // Removing the domain removes the entries in it.
+    store
+        .remove_domain("other.test")
+        .await
+        .expect("remove domain");
+    assert!(store.send_as(alice).await.expect("list").is_empty());
+    // Removing the account removes its entries.
+    store
+        .add_send_as(bob, "team@example.test")
+        .await
+        .expect("add");
+    store.remove_account(bob).await.expect("remove account");
+    assert!(store.send_as(bob).await.expect("list").is_empty());
+    assert!(
+        !store
+            .may_send_as(bob, "team@example.test")
+            .await
+            .expect("check")
+    );
+}
