@@ -2,7 +2,8 @@
 //!
 //! Layout: `blob_dir/ab/cdef…` (first two hex digits as directory, all 256 created at open), temporary files
 //! in `blob_dir/tmp/`. A file is written to `tmp/`, fsync'd, and only then renamed into place by the writer
-//! thread; the target directory is fsync'd before the batch that references it commits.
+//! thread; the target directory is fsync'd before the batch that references it commits. Only the owner of
+//! the data directory writes or removes these files (see [`crate::StoreRole`]).
 
 use std::fmt;
 use std::fs::{self, File};
@@ -14,6 +15,7 @@ use aws_lc_rs::digest;
 use bytes::Bytes;
 
 use crate::error::{Result, StoreError};
+use crate::lock::DataDirLock;
 
 /// Id of a blob: lowercase hex SHA-256 of its bytes.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -137,8 +139,9 @@ impl BlobFiles {
     }
 
     /// Creates the directory tree, deletes leftover temp files, and returns every blob file found
-    /// (the caller removes the ones the database does not reference).
-    pub(crate) fn init(&self) -> Result<Vec<BlobId>> {
+    /// (the caller removes the ones the database does not reference). Only the owner of the data
+    /// directory may: another process's temp files are deliveries in progress.
+    pub(crate) fn init(&self, _owner: &DataDirLock) -> Result<Vec<BlobId>> {
         fs::create_dir_all(self.tmp_dir())?;
         for entry in fs::read_dir(self.tmp_dir())? {
             let entry = entry?;
@@ -212,8 +215,10 @@ impl BlobFiles {
         }
     }
 
-    /// Removes the file of `id` if present. Blocking.
-    pub(crate) fn remove(&self, id: &BlobId) -> io::Result<()> {
+    /// Removes the file of `id` if present. Blocking. Only the owner of the data directory may,
+    /// as only its writer thread renames files into place: it alone can tell that no batch is
+    /// about to commit a row for this file.
+    pub(crate) fn remove(&self, id: &BlobId, _owner: &DataDirLock) -> io::Result<()> {
         match fs::remove_file(self.path_of(id)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
@@ -246,8 +251,9 @@ mod tests {
     #[test]
     fn init_removes_temp_files_and_lists_blob_files() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let files = BlobFiles::new(dir.path().to_path_buf());
-        assert!(files.init().expect("init").is_empty());
+        let lock = DataDirLock::acquire(&dir.path().join("tern.lock")).expect("lock");
+        let files = BlobFiles::new(dir.path().join("blobs"));
+        assert!(files.init(&lock).expect("init").is_empty());
         let p = files
             .prepare(Bytes::from_static(b"0123456789"), 4)
             .expect("prepare");
@@ -259,7 +265,7 @@ mod tests {
         assert!(temp_path.exists());
         let id = BlobId::of(b"xyz");
         fs::write(files.path_of(&id), b"xyz").expect("write");
-        assert_eq!(files.init().expect("init"), vec![id]);
+        assert_eq!(files.init(&lock).expect("init"), vec![id]);
         assert!(!temp_path.exists());
     }
 }

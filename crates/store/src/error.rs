@@ -30,6 +30,15 @@ pub enum StoreError {
     /// Stored data failed a consistency check (integrity check, blob hash mismatch, missing blob file).
     #[error("corrupt store: {0}")]
     Corrupt(String),
+    /// Another process owns the data directory: it holds the lock file at `path` (its process id
+    /// as written there, if readable). Stop it, or open the store as a client.
+    #[error("{} is locked by another process (pid {})", path.display(), pid.map_or_else(|| "unknown".to_owned(), |p| p.to_string()))]
+    Locked {
+        /// The lock file.
+        path: std::path::PathBuf,
+        /// The process id of the owner.
+        pid: Option<u32>,
+    },
     /// The store was closed (or its writer stopped) before the call could be answered.
     #[error("store closed")]
     Closed,

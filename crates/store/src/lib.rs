@@ -35,6 +35,21 @@
 //!   number of message rows referencing the blob. At zero the row is deleted in the transaction and the file
 //!   unlinked after the COMMIT. On open, temp files and blob files without a row are removed (crash
 //!   leftovers); [`Store::check_integrity`] verifies all of the above.
+//! - **One owner of the blob files** ([`StoreRole`], security issue 17). A file renamed into place
+//!   is referenced only once its batch commits, so only the process whose writer renames files may
+//!   judge a file an orphan. The owner (`tern serve`) holds an exclusive `flock` on
+//!   [`StoreOptions::lock_path`] for as long as its writer thread runs; a second owner fails with
+//!   [`StoreError::Locked`]. Every blob-file creation, rename and unlink needs that lock (the
+//!   crate-private `DataDirLock` is a parameter of the sweep and of the unlink). A client (the admin
+//!   commands, beside a running server or not) opens the database only: it stores new blobs inline
+//!   whatever their size and never unlinks a file, not even one it released to refcount zero —
+//!   the owner may at that moment be renaming a delivery of the same content (same hash, same
+//!   path) into place, and a client's check of the row cannot see the owner's uncommitted batch.
+//!   It records the hash in `released_files` instead, in the releasing transaction; the owner's
+//!   writer takes those rows in its next batch and, after that COMMIT, unlinks each file no row
+//!   references (the owner's next open removes any left). Conversely the owner's unlink
+//!   after its own COMMIT cannot race a client, because a client never creates a file row: a row
+//!   of the same content a client inserts meanwhile is inline and does not need the file.
 //! - **Message cache**: a message row has at most one cache row ([`MessageMeta`], opaque bytes), written
 //!   in the transaction that writes the message (delivery, APPEND, COPY/MOVE copy the source's) or later
 //!   by [`Store::fill_message_meta`], and deleted with the message row (foreign key, ON DELETE CASCADE).
@@ -51,6 +66,7 @@ mod blob;
 mod bus;
 mod dkim;
 mod error;
+mod lock;
 mod queue;
 mod spam;
 mod sqlite;
@@ -76,8 +92,8 @@ pub use spam::{
 pub use types::{
     Account, AccountId, Alias, Appended, BlobInfo, Changes, Delivery, Domain, DomainId, FlagOp,
     FlagUpdate, Flags, Mailbox, MailboxId, MailboxStatus, MessageFlags, MessageMeta, MessageRecord,
-    MetaParts, ModSeq, NewAccount, RecentClaim, RecentStatus, SpecialUse, StoreOptions, StoreStats,
-    SystemFlags, Uid, UidValidity,
+    MetaParts, ModSeq, NewAccount, RecentClaim, RecentStatus, SpecialUse, StoreOptions, StoreRole,
+    StoreStats, SystemFlags, Uid, UidValidity,
 };
 
 use sqlite::SqliteBackend;
@@ -116,8 +132,10 @@ macro_rules! backend {
 }
 
 impl Store {
-    /// Opens (creating if needed) the embedded store, applies pending migrations, removes crash leftovers
-    /// from the blob directory, and starts the writer thread.
+    /// Opens (creating if needed) the embedded store, applies pending migrations and starts the
+    /// writer thread. As the [`StoreRole::Owner`] it first takes the data directory's lock
+    /// ([`StoreError::Locked`] if another process holds it) and removes crash leftovers from the
+    /// blob directory; as a [`StoreRole::Client`] it does neither.
     pub async fn open(options: StoreOptions) -> Result<Store> {
         let backend = SqliteBackend::open(options).await?;
         Ok(Store {

@@ -19,10 +19,37 @@ pub struct StoreOptions {
     /// Directory of large blob files (default `data_dir/blobs`).
     pub blob_dir: PathBuf,
     /// Messages of at most this many bytes live inside the database (default 64 KiB): one WAL fsync then
-    /// covers bytes and metadata.
+    /// covers bytes and metadata. A [`StoreRole::Client`] stores every message inside.
     pub inline_blob_max: usize,
     /// How long the writer waits for more jobs after the first one of a batch (default 2 ms).
     pub group_commit_window: Duration,
+    /// Whether this process owns the data directory or only opens the database beside its owner
+    /// (default [`StoreRole::Owner`]: a second owner then fails loudly instead of sweeping files
+    /// the first one is writing).
+    pub role: StoreRole,
+    /// The owner's lock file (default `data_dir/tern.lock`); it holds the owner's process id.
+    pub lock_path: PathBuf,
+}
+
+/// What a process that opens the store may do to the blob directory (security issue 17).
+///
+/// Only one process may create, rename or delete blob files: a file renamed into place is
+/// referenced only once its batch commits, so any other process that judged it an orphan (at
+/// open, or after releasing a blob of the same content) would delete acknowledged mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreRole {
+    /// The one process that owns the data directory (`tern serve`). [`crate::Store::open`] takes
+    /// an exclusive lock (`flock`) on [`StoreOptions::lock_path`] and holds it until the store's
+    /// writer stops; a second owner fails with [`crate::StoreError::Locked`]. Only under that
+    /// lock does the store remove crash leftovers at open, write large blobs as files, and
+    /// unlink the files of blobs whose last reference it released.
+    Owner,
+    /// A process beside the owner (the admin commands), or instead of it: opens the database
+    /// and takes no lock, so it works whether or not a server runs. It never creates, renames
+    /// or deletes anything in the blob directory: new blobs are stored inline whatever their
+    /// size, and the files of blobs it releases are left to the owner, which unlinks them after
+    /// its next batch (or at its next open).
+    Client,
 }
 
 impl StoreOptions {
@@ -31,7 +58,8 @@ impl StoreOptions {
     /// Default group commit window: 2 ms.
     pub const DEFAULT_GROUP_COMMIT_WINDOW: Duration = Duration::from_millis(2);
 
-    /// Defaults for a data directory: `tern.db` and `blobs/` inside it.
+    /// Defaults for a data directory: `tern.db`, `blobs/` and `tern.lock` inside it, opened as
+    /// its owner.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         let dir = data_dir.into();
         Self {
@@ -39,6 +67,8 @@ impl StoreOptions {
             blob_dir: dir.join("blobs"),
             inline_blob_max: Self::DEFAULT_INLINE_BLOB_MAX,
             group_commit_window: Self::DEFAULT_GROUP_COMMIT_WINDOW,
+            role: StoreRole::Owner,
+            lock_path: dir.join("tern.lock"),
         }
     }
 }

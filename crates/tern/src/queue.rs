@@ -4,7 +4,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use tern_store::{QueueEntry, QueueId, QueueStatus, StoreError};
+use tern_store::{QueueEntry, QueueId, QueueStatus, StoreError, StoreRole};
 
 use crate::cli::{GlobalArgs, QueueCommand};
 use crate::settings;
@@ -43,7 +43,7 @@ fn not_found(id: i64) -> anyhow::Error {
 
 pub async fn run(global: &GlobalArgs, cmd: QueueCommand) -> anyhow::Result<()> {
     let config = settings::load(global)?;
-    let store = settings::open_store(&config).await?;
+    let store = settings::open_store(&config, StoreRole::Client).await?;
     let result = command(&store, cmd).await;
     store.close().await;
     result

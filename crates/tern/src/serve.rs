@@ -8,6 +8,7 @@ use tern_common::config::{Config, LogFormat};
 use tern_common::listener::Runtime;
 use tern_common::tls::TlsStore;
 use tern_directory::Directory;
+use tern_store::StoreRole;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{error, info, warn};
 
@@ -32,7 +33,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot install SIGINT handler")?;
 
     raise_file_limit(&config);
-    let store = settings::open_store(&config).await?;
+    let store = settings::open_store(&config, StoreRole::Owner).await?;
     crate::perms::warn_if_shared(&config.data_dir);
     let directory = settings::directory(store.clone(), &config).await?;
     ensure_postmaster(&directory, &config).await?;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use tern_common::config::{Config, StoreUrl};
 use tern_directory::{Directory, DirectoryConfig};
-use tern_store::{Store, StoreOptions};
+use tern_store::{Store, StoreError, StoreOptions, StoreRole};
 
 use crate::cli::GlobalArgs;
 
@@ -60,7 +60,10 @@ pub fn check(global: &GlobalArgs, file: Option<PathBuf>) -> anyhow::Result<()> {
     }
 }
 
-pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+/// Opens the configured store. `tern serve` opens it as the [`StoreRole::Owner`] of the data
+/// directory (a second server is refused); every admin command as a [`StoreRole::Client`], which
+/// never touches the blob files the running server writes (security issue 17).
+pub async fn open_store(config: &Config, role: StoreRole) -> anyhow::Result<Store> {
     let StoreUrl::Sqlite(db_path) = &config.store else {
         bail!("only the embedded SQLite store is supported so far");
     };
@@ -68,13 +71,23 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
     let mut options = StoreOptions::new(&config.data_dir);
     options.db_path = db_path.clone();
-    Store::open(options)
-        .await
-        .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))
+    options.role = role;
+    match Store::open(options).await {
+        Ok(store) => Ok(store),
+        Err(StoreError::Locked { pid, .. }) => bail!(
+            "the data directory {} is in use by another tern serve (pid {}); stop it first or \
+             use another data_dir",
+            config.data_dir.display(),
+            pid.map_or_else(|| "unknown".to_owned(), |p| p.to_string())
+        ),
+        Err(e) => Err(e)
+            .with_context(|| format!("cannot open the store in {}", config.data_dir.display())),
+    }
 }
 
+/// The directory over the store, opened as a client (admin commands).
 pub async fn open_directory(config: &Config) -> anyhow::Result<Directory> {
-    directory(open_store(config).await?, config).await
+    directory(open_store(config, StoreRole::Client).await?, config).await
 }
 
 /// The directory over `store`, with the configuration's domains present in it.

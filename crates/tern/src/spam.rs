@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use tern_filter::{Filter, LearnOutcome, SpamClass, TokenScope};
+use tern_store::StoreRole;
 
 use crate::cli::{GlobalArgs, SpamCommand};
 use crate::settings;
@@ -15,7 +16,7 @@ const BATCH: usize = 500;
 
 pub async fn run(global: &GlobalArgs, cmd: SpamCommand) -> anyhow::Result<()> {
     let config = settings::load(global)?;
-    let store = settings::open_store(&config).await?;
+    let store = settings::open_store(&config, StoreRole::Client).await?;
     let result = match cmd {
         SpamCommand::Train { spam, ham, account } => {
             let filter = Filter::new(

@@ -53,9 +53,12 @@ fn fails(data_dir: &Path, args: &[&str], stdin: Option<&str>) -> String {
 fn authenticates(data_dir: &Path, user: &str, password: &str) -> bool {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
-        let store = tern_store::Store::open(tern_store::StoreOptions::new(data_dir))
-            .await
-            .expect("open store");
+        // As a client, like the admin commands: it may run beside a server on this directory.
+        let options = tern_store::StoreOptions {
+            role: tern_store::StoreRole::Client,
+            ..tern_store::StoreOptions::new(data_dir)
+        };
+        let store = tern_store::Store::open(options).await.expect("open store");
         let directory =
             tern_directory::Directory::new(store, tern_directory::DirectoryConfig::default())
                 .expect("directory");

@@ -102,8 +102,14 @@ pub(crate) fn release(ctx: &mut JobCtx<'_>, id: &BlobId, count: u64) -> Result<(
             .db()?
             .execute([id.as_str()])
             .db()?;
-        if is_file {
+        if is_file && ctx.owns_files {
             ctx.maybe_orphans.push(id.clone());
+        } else if is_file {
+            // A client leaves the file to the owner (see `released_files` in the schema).
+            c.prepare_cached("INSERT OR IGNORE INTO released_files (hash) VALUES (?1)")
+                .db()?
+                .execute([id.as_str()])
+                .db()?;
         }
     }
     Ok(())

@@ -23,6 +23,7 @@ use self::writer::{JobCtx, Writer};
 use crate::blob::{BlobFiles, BlobId, PreparedBlob};
 use crate::bus::{Bus, Change};
 use crate::error::{Result, StoreError};
+use crate::lock::DataDirLock;
 use crate::queue::*;
 use crate::types::*;
 
@@ -119,42 +120,50 @@ impl SqliteBackend {
     pub(crate) async fn open(options: StoreOptions) -> Result<SqliteBackend> {
         let files = Arc::new(BlobFiles::new(options.blob_dir.clone()));
         let files2 = Arc::clone(&files);
-        let db_path = options.db_path.clone();
+        let (db_path, lock_path, role) = (
+            options.db_path.clone(),
+            options.lock_path.clone(),
+            options.role,
+        );
         let checkpoints = Arc::new(AtomicU64::new(0));
         let checkpoints2 = Arc::clone(&checkpoints);
-        let conn = tokio::task::spawn_blocking(move || -> Result<Connection> {
+        let (conn, owner) = tokio::task::spawn_blocking(move || -> Result<_> {
+            // The lock comes first: nothing in the data directory is touched by a second owner.
+            let owner = match role {
+                StoreRole::Owner => {
+                    if let Some(parent) = lock_path.parent() {
+                        std::fs::create_dir_all(parent)?;
+                    }
+                    Some(DataDirLock::acquire(&lock_path)?)
+                }
+                StoreRole::Client => None,
+            };
             if let Some(parent) = db_path.parent() {
                 std::fs::create_dir_all(parent)?;
             }
             let mut conn = schema::open_writer(&db_path)?;
             conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
             schema::migrate(&mut conn)?;
-            // Crash leftovers: temp files are gone after init; files without a file-blob row are removed.
-            for id in files2.init()? {
-                let referenced: Option<bool> = conn
-                    .query_row(
-                        "SELECT length(data) IS NULL FROM blobs WHERE hash = ?1",
-                        [id.as_str()],
-                        |r| r.get(0),
-                    )
-                    .optional()
-                    .db()?;
-                if referenced != Some(true) {
-                    tracing::info!(blob = %id, "removing orphan blob file");
-                    files2.remove(&id)?;
-                }
+            if let Some(owner) = &owner {
+                remove_crash_leftovers(&conn, &files2, owner)?;
             }
             checkpoint::start(&mut conn, &db_path, checkpoints2)?;
-            Ok(conn)
+            Ok((conn, owner))
         })
         .await
         .map_err(|_| StoreError::Closed)??;
+        // A client never writes a blob file (see `StoreRole::Client`): every blob goes inline.
+        let inline_blob_max = match owner {
+            Some(_) => options.inline_blob_max,
+            None => usize::MAX,
+        };
         let bus = Arc::new(Bus::default());
         let writer = Writer::start(
             conn,
             options.group_commit_window,
             Arc::clone(&files),
             Arc::clone(&bus),
+            owner,
         )?;
         let readers = Arc::new(ReadPool {
             path: options.db_path,
@@ -166,7 +175,7 @@ impl SqliteBackend {
             readers,
             files,
             bus,
-            inline_blob_max: options.inline_blob_max,
+            inline_blob_max,
             checkpoints,
         })
     }
@@ -704,4 +713,27 @@ impl PreparedDelivery {
             self.queue.as_ref(),
         )
     }
+}
+
+/// Crash leftovers of a previous owner: temp files are gone after `init`; files without a
+/// file-blob row are removed (also those clients released that no batch took yet). Safe only
+/// under the lock: no other process renames files into place.
+fn remove_crash_leftovers(conn: &Connection, files: &BlobFiles, owner: &DataDirLock) -> Result<()> {
+    for id in files.init(owner)? {
+        let referenced: Option<bool> = conn
+            .query_row(
+                "SELECT length(data) IS NULL FROM blobs WHERE hash = ?1",
+                [id.as_str()],
+                |r| r.get(0),
+            )
+            .optional()
+            .db()?;
+        if referenced != Some(true) {
+            tracing::info!(blob = %id, "removing orphan blob file");
+            files.remove(&id, owner)?;
+        }
+    }
+    // `released_files` stays: its rows are checked again after the first batch, and clearing
+    // it here could drop a release a client commits while this loop runs.
+    Ok(())
 }

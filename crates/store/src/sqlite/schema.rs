@@ -203,6 +203,15 @@ CREATE TABLE send_as (
 ) WITHOUT ROWID;
 CREATE INDEX send_as_domain ON send_as(domain_id);
 "#,
+    // N: blob files a client (an admin command beside `tern serve`) released to refcount zero.
+    // A client never unlinks a blob file, since the server may be renaming one of the same
+    // content into place; the owner's writer takes these rows in its next batch and unlinks
+    // the files after that COMMIT if no row references them then (security issue 17).
+    r#"
+CREATE TABLE released_files (
+    hash TEXT PRIMARY KEY
+) WITHOUT ROWID;
+"#,
 ];
 
 /// Opens the single write connection: WAL, `synchronous=FULL`, foreign keys, busy timeout.

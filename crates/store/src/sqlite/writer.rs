@@ -21,6 +21,7 @@ use tokio::sync::oneshot;
 use crate::blob::{BlobFiles, BlobId, sync_dir};
 use crate::bus::{Bus, Change};
 use crate::error::{Result, StoreError};
+use crate::lock::DataDirLock;
 use crate::types::StoreStats;
 
 /// Most jobs in one batch.
@@ -33,6 +34,9 @@ pub(crate) struct JobCtx<'c> {
     pub files: &'c BlobFiles,
     /// Changes to publish if the job and the batch commit.
     pub changes: Vec<Change>,
+    /// Whether this process owns the data directory and so unlinks the files of blobs it
+    /// releases (see [`crate::StoreRole`]).
+    pub owns_files: bool,
     /// Blobs whose file may have no row after the batch (released to zero, or renamed in by this job).
     pub maybe_orphans: Vec<BlobId>,
     /// Directories a file was renamed into; fsync'd before COMMIT.
@@ -101,6 +105,9 @@ pub(crate) struct Writer {
 struct WriterEnv {
     window: Duration,
     files: Arc<BlobFiles>,
+    /// The data directory lock if this process owns it, held as long as the thread runs: only
+    /// then may the writer rename blob files into place or unlink them (see [`crate::StoreRole`]).
+    owner: Option<DataDirLock>,
     bus: Arc<Bus>,
     counters: Arc<Counters>,
 }
@@ -112,12 +119,14 @@ impl Writer {
         window: Duration,
         files: Arc<BlobFiles>,
         bus: Arc<Bus>,
+        owner: Option<DataDirLock>,
     ) -> Result<Writer> {
         let (sender, receiver) = mpsc::channel();
         let counters = Arc::new(Counters::default());
         let env = WriterEnv {
             window,
             files,
+            owner,
             bus,
             counters: Arc::clone(&counters),
         };
@@ -230,6 +239,7 @@ fn run_batch(conn: &mut Connection, jobs: Vec<Box<dyn AnyJob>>, env: &WriterEnv)
         let mut ctx = JobCtx {
             conn: &tx,
             files: &env.files,
+            owns_files: env.owner.is_some(),
             changes: Vec::new(),
             maybe_orphans: Vec::new(),
             dirs_to_sync: BTreeSet::new(),
@@ -282,6 +292,14 @@ fn run_batch(conn: &mut Connection, jobs: Vec<Box<dyn AnyJob>>, env: &WriterEnv)
             }
         }
     }
+    if env.owner.is_some() && outcome.is_ok() && !lone_job_failed {
+        // Files clients released since the last batch: checked and unlinked after this COMMIT
+        // like the batch's own (if it rolls back, the rows come back for the next one).
+        match take_released(&tx) {
+            Ok(ids) => orphans.extend(ids),
+            Err(e) => tracing::warn!(error = %e, "cannot read the blob files clients released"),
+        }
+    }
     if outcome.is_ok() && !lone_job_failed {
         // Blob files renamed by this batch must be durable before the rows that reference them.
         outcome = dirs.iter().try_for_each(|dir| {
@@ -307,7 +325,11 @@ fn run_batch(conn: &mut Connection, jobs: Vec<Box<dyn AnyJob>>, env: &WriterEnv)
         Ok(()) => {}
         Err(msg) => tracing::error!(error = %msg, "store write batch rolled back"),
     }
-    remove_orphans(conn, &env.files, orphans);
+    // A client unlinks nothing: the owner may be committing a row for the same content right
+    // now. Its releases went to `released_files`, which the owner's next batch takes.
+    if let Some(owner) = &env.owner {
+        remove_orphans(conn, &env.files, orphans, owner);
+    }
     for completion in completions {
         completion(outcome.clone());
     }
@@ -318,8 +340,30 @@ fn savepoint(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(drop)
 }
 
+/// Most client-released files one batch takes: the unlinks run before the batch's callers are
+/// answered, so removing a large account's mail is spread over several batches.
+const RELEASED_PER_BATCH: usize = 1_000;
+
+/// Takes up to [`RELEASED_PER_BATCH`] rows of `released_files` in the batch's transaction.
+fn take_released(conn: &Connection) -> rusqlite::Result<Vec<BlobId>> {
+    let mut st = conn.prepare_cached(
+        "DELETE FROM released_files WHERE hash IN
+             (SELECT hash FROM released_files LIMIT ?1)
+         RETURNING hash",
+    )?;
+    let hashes = st
+        .query_map([RELEASED_PER_BATCH as i64], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(hashes.iter().filter_map(|h| BlobId::from_hex(h)).collect())
+}
+
 /// Unlinks the files of `candidates` that no committed row references as a file blob.
-fn remove_orphans(conn: &Connection, files: &BlobFiles, mut candidates: Vec<BlobId>) {
+fn remove_orphans(
+    conn: &Connection,
+    files: &BlobFiles,
+    mut candidates: Vec<BlobId>,
+    owner: &DataDirLock,
+) {
     candidates.sort();
     candidates.dedup();
     for id in candidates {
@@ -333,7 +377,7 @@ fn remove_orphans(conn: &Connection, files: &BlobFiles, mut candidates: Vec<Blob
         match file_row {
             Ok(Some(true)) => {}
             Ok(_) => {
-                if let Err(e) = files.remove(&id) {
+                if let Err(e) = files.remove(&id, owner) {
                     tracing::warn!(blob = %id, error = %e, "cannot remove unreferenced blob file");
                 }
             }

@@ -6,6 +6,7 @@ mod mailbox;
 mod message;
 mod plans;
 mod queue;
+mod role;
 mod spam;
 mod writer;
 
