@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use tern_common::{Address, Secret};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::password::{self, ScramCredentials, hmac_sha256, nonzero_iterations};
 use crate::sasl::{LoginServer, LoginStep, Mechanism, SaslError, ScramServer, parse_plain};
@@ -114,7 +114,7 @@ impl SaslExchange {
                 let mut server = ScramServer::new()?;
                 let first = server.client_first(message)?;
                 let username = login_key(&first.username);
-                directory.check_throttle(&username, ip)?;
+                directory.admit(&username, ip).await?;
                 let account = directory.account_for_login(&username).await?;
                 let credentials = match account.as_ref().map(|a| a.scram_sha256.as_deref()) {
                     Some(Some(stored)) => match ScramCredentials::parse(stored) {
@@ -146,11 +146,12 @@ impl SaslExchange {
                 } = *pending;
                 match (server.client_final(message), account) {
                     (Ok(server_final), Some(account)) => {
-                        directory.login_succeeded(&username);
+                        directory.login_succeeded(&username, ip);
                         Ok(success(account, Some(server_final)))
                     }
                     (Ok(_), None) | (Err(SaslError::InvalidProof), _) => {
-                        directory.login_failed(&username, ip, Instant::now());
+                        // No password to compare: a SCRAM proof differs on every attempt.
+                        directory.login_failed(&username, ip, None);
                         Err(AuthError::Failed)
                     }
                     (Err(e), _) => Err(e.into()),
@@ -202,7 +203,7 @@ impl Directory {
         client_ip: IpAddr,
     ) -> Result<Account, AuthError> {
         let key = login_key(username);
-        self.check_throttle(&key, client_ip)?;
+        self.admit(&key, client_ip).await?;
         let account = self.account_for_login(&key).await?;
         // A password SASLprep refuses cannot match; it still costs a verification.
         let prepared = password::prepare(password.expose()).ok();
@@ -216,7 +217,7 @@ impl Directory {
             )
         {
             self.inner.cache_hits.fetch_add(1, Ordering::Relaxed);
-            self.login_succeeded(&key);
+            self.login_succeeded(&key, client_ip);
             return Ok(account.clone());
         }
         let phc = match &account {
@@ -240,39 +241,68 @@ impl Directory {
                     &prepared,
                     Instant::now(),
                 );
-                self.login_succeeded(&key);
+                self.login_succeeded(&key, client_ip);
                 Ok(account)
             }
             _ => {
-                self.login_failed(&key, client_ip, Instant::now());
+                self.login_failed(&key, client_ip, Some(password.expose().as_bytes()));
                 Err(AuthError::Failed)
             }
         }
     }
 
-    fn check_throttle(&self, key: &str, ip: IpAddr) -> Result<(), AuthError> {
-        self.inner
-            .throttle
-            .check(key, ip, Instant::now())
-            .map_err(|retry_after| {
-                info!(user = %key, %ip, ?retry_after, "login throttled");
-                AuthError::Throttled { retry_after }
-            })
+    /// Lets a login attempt go ahead: at once, after the tarpit's delay (slept here, before the
+    /// password is looked at), or not at all while the address is blocked.
+    async fn admit(&self, key: &str, ip: IpAddr) -> Result<(), AuthError> {
+        let now = Instant::now();
+        match self.inner.throttle.admit(key, ip, now) {
+            Ok(start) => {
+                let wait = start.saturating_duration_since(now);
+                if !wait.is_zero() {
+                    info!(user = %key, %ip, wait_ms = wait.as_millis(), "login delayed after failed logins");
+                    tokio::time::sleep_until(tokio::time::Instant::from_std(start)).await;
+                }
+                Ok(())
+            }
+            Err(refusal) => {
+                let retry_after = refusal.retry_after();
+                info!(user = %key, %ip, retry_after_s = retry_after.as_secs(), "login refused: {refusal}");
+                Err(AuthError::Throttled { retry_after })
+            }
+        }
     }
 
     async fn account_for_login(&self, key: &str) -> Result<Option<Account>, AuthError> {
         Ok(self.inner.store.account_by_address(key).await?)
     }
 
-    fn login_succeeded(&self, key: &str) {
-        self.inner.throttle.record_success(key);
+    fn login_succeeded(&self, key: &str, ip: IpAddr) {
+        self.inner.throttle.record_success(key, ip, Instant::now());
         debug!(user = %key, "login succeeded");
     }
 
-    fn login_failed(&self, key: &str, ip: IpAddr, now: Instant) {
-        self.inner.throttle.record_failure(key, ip, now);
+    /// `password` is the wrong password, when the mechanism had one (for the throttle to tell
+    /// a repeat from a new guess).
+    fn login_failed(&self, key: &str, ip: IpAddr, password: Option<&[u8]>) {
+        let block = self
+            .inner
+            .throttle
+            .record_failure(key, ip, password, Instant::now());
         self.inner.auth_failures.fetch_add(1, Ordering::Relaxed);
         info!(user = %key, %ip, "login failed");
+        if let Some(block) = block {
+            warn!(
+                %ip,
+                failures = block.failures,
+                window_s = block.window.as_secs(),
+                blocked_for_s = block.duration.as_secs(),
+                "blocking client address: {} failed logins within {} s; every login from it is \
+                 refused for {} s",
+                block.failures,
+                block.window.as_secs(),
+                block.duration.as_secs()
+            );
+        }
     }
 
     /// A PHC string with the configured parameters that no password matches, so an unknown

@@ -85,8 +85,10 @@ pub enum AuthError {
     /// Wrong user name or password (indistinguishable). SMTP 535 5.7.8, IMAP `NO [AUTHENTICATIONFAILED]`.
     #[error("authentication failed")]
     Failed,
-    /// Too many recent failures for this user or client address. SMTP 454 4.7.0,
-    /// IMAP `NO [UNAVAILABLE]`.
+    /// Refused without looking at the password: the client address is blocked after too many
+    /// failures, or this account's attempts from it are queued too long. Never because of
+    /// failures from other addresses. SMTP 454 4.7.0, IMAP `NO [UNAVAILABLE]`,
+    /// POP3 `-ERR [LOGIN-DELAY]`.
     #[error("too many failed logins; retry in {}s", retry_after.as_secs().max(1))]
     Throttled {
         /// When the client may try again.

@@ -63,7 +63,8 @@ pub struct DirectoryConfig {
     pub min_password_length: usize,
     /// argon2id cost of new password hashes. Default m=19 MiB, t=2, p=1 (OWASP).
     pub argon2: Argon2Params,
-    /// Login throttling. Default 5 failures per account / 20 per address in 15 minutes.
+    /// Login throttling: a tarpit after 5 failures of one account from one address, a block of
+    /// the address after 20 failures from it, in 5 minutes (see [`throttle`]).
     pub throttle: ThrottleConfig,
     /// How long a successful password verification is remembered. Default 60 s; zero turns
     /// the cache off.
@@ -98,6 +99,8 @@ impl DirectoryConfig {
             throttle: ThrottleConfig {
                 account_limit: auth.max_failures_per_account,
                 ip_limit: auth.max_failures_per_ip,
+                // `auth.block_seconds` is documented as both the block and the counting window.
+                window: auth.block_duration,
                 block_duration: auth.block_duration,
                 ..defaults.throttle
             },

@@ -639,11 +639,14 @@ async fn removed_user_can_no_longer_log_in_or_receive() {
     ));
 }
 
-#[tokio::test]
-async fn repeated_failures_throttle_even_the_right_password() {
-    let (_dir, d) = directory_with(DirectoryConfig {
+/// A directory with alice@example.test and throttling at `account_limit` per (account,
+/// address) and `ip_limit` per address, with a 50 ms first delay.
+async fn throttled_directory(account_limit: u32, ip_limit: u32) -> (tempfile::TempDir, Directory) {
+    let (dir, d) = directory_with(DirectoryConfig {
         throttle: ThrottleConfig {
-            account_limit: 3,
+            account_limit,
+            ip_limit,
+            base_delay: std::time::Duration::from_millis(50),
             ..ThrottleConfig::default()
         },
         ..test_config()
@@ -653,18 +656,65 @@ async fn repeated_failures_throttle_even_the_right_password() {
     d.add_user("alice@example.test", &secret(PW), None)
         .await
         .unwrap();
-    for _ in 0..3 {
-        assert_eq!(
-            d.authenticate("alice@example.test", &secret("bad password"), IP)
-                .await,
-            Err(AuthError::Failed)
-        );
+    (dir, d)
+}
+
+async fn guess(d: &Directory, user: &str, password: &str, ip: IpAddr) {
+    assert_eq!(
+        d.authenticate(user, &secret(password), ip).await,
+        Err(AuthError::Failed)
+    );
+}
+
+#[tokio::test]
+async fn the_right_password_from_another_address_logs_in_while_one_address_keeps_failing() {
+    let (_dir, d) = throttled_directory(3, 0).await;
+    for i in 0..6 {
+        guess(&d, "alice@example.test", &format!("guess {i}"), IP).await;
     }
     let other_ip = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7));
+    let started = std::time::Instant::now();
+    let account = d
+        .authenticate("alice@example.test", &secret(PW), other_ip)
+        .await
+        .unwrap();
+    assert_eq!(account.address, "alice@example.test");
+    assert!(started.elapsed() < std::time::Duration::from_millis(50));
+}
+
+#[tokio::test]
+async fn a_few_wrong_passwords_then_the_right_one_logs_in_after_a_short_delay() {
+    let (_dir, d) = throttled_directory(3, 20).await;
+    for i in 0..3 {
+        guess(&d, "alice@example.test", &format!("guess {i}"), IP).await;
+    }
+    let started = std::time::Instant::now();
+    d.authenticate("alice@example.test", &secret(PW), IP)
+        .await
+        .unwrap();
+    assert!(started.elapsed() >= std::time::Duration::from_millis(50));
+    // The success cleared the tarpit: the next logins are not delayed.
+    for _ in 0..3 {
+        d.authenticate("alice@example.test", &secret(PW), IP)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_blocked_address_is_refused_even_with_the_right_password() {
+    let (_dir, d) = throttled_directory(0, 3).await;
+    for user in ["admin", "root", "test"] {
+        guess(&d, &format!("{user}@example.test"), PW, IP).await;
+    }
     assert!(matches!(
-        d.authenticate("alice@example.test", &secret(PW), other_ip).await,
-        Err(AuthError::Throttled { retry_after }) if retry_after <= std::time::Duration::from_secs(1)
+        d.authenticate("alice@example.test", &secret(PW), IP).await,
+        Err(AuthError::Throttled { retry_after }) if retry_after > std::time::Duration::from_secs(299)
     ));
+    let other_ip = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7));
+    d.authenticate("alice@example.test", &secret(PW), other_ip)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

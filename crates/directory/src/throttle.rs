@@ -1,41 +1,74 @@
-//! Authentication-failure throttling, per client address and per account name, in memory.
+//! Authentication-failure throttling that slows guessing down without locking anyone out.
 //!
-//! Each key counts failures inside a sliding window (the count restarts when the first
-//! failure is older than the window). From the `limit`-th failure on, the key is blocked
-//! for an exponentially growing delay (`base_delay`, ×2 per further failure); once that
-//! delay would exceed `max_delay`, the key is blocked for `block_duration`. A success
-//! clears the account's counter (not the address's: one valid login must not unlock a
-//! password-spraying client).
+//! Counting failures per account name let anyone lock any account (security issue 17): a dozen
+//! wrong passwords from anywhere refused the owner's right password too, and one device still
+//! trying an old password locked the account on every other device. So nothing here is keyed
+//! by the account name alone:
 //!
-//! Time is passed in (`now: Instant`) so tests never sleep. Memory is bounded by
-//! `max_entries`: when full, expired entries go first, then the least recently seen.
-//! IPv6 clients are counted per /64, since one host usually owns a whole /64.
+//! - **Per (account name, client address)**: the tarpit. Failures of one name from one address
+//!   (IPv6: its /64) count inside `window`. From the `account_limit`-th on, the next attempt
+//!   under that key waits before its password is verified: `base_delay` (1 s), twice as long per
+//!   further failure, at most `max_delay` (15 s, Dovecot's auth penalty cap). Attempts are delayed,
+//!   never refused, and a success clears the key. A password from an address without failures
+//!   for that name is never delayed by other addresses' failures, so the owner's other devices
+//!   keep working while an attacker (or a stale device) keeps failing elsewhere.
+//! - **Per client address**: tarpit, then a fail2ban-style block. Failures from one address at
+//!   any names count too; from half of `ip_limit` on they delay that address's attempts the same
+//!   way (spraying many names from one address meets no per-name tarpit), and at `ip_limit` the
+//!   address is refused outright for `block_duration`. [`Throttle::record_failure`] reports each
+//!   new block once, for the caller to log with its reason. When the block ends the address
+//!   starts with a clean count. Loopback is not exempt.
+//! - **Forgiveness.** A success forgives that name's failures from that address in the address's
+//!   count too: the user mistyped their own password, then proved they know it. Failures at other
+//!   names stay counted, so owning one valid account does not unlock a spraying client.
+//! - **Repeats.** A failure with the same wrong password as the key's previous failure is not
+//!   counted again (as Dovecot does): a device retrying an old password in a loop guesses
+//!   nothing new, and must not push its household's address into the tarpit or a block. Only a
+//!   32-bit keyed hash of the last wrong password is kept, never the password.
 //!
-//! In a multi-node deployment each node throttles on its own; that only multiplies the
-//! limits by the node count.
+//! Concurrent attempts cannot bypass a delay: each key has a "not before" instant, and every
+//! attempt admitted while the key's tarpit is active pushes it one delay further, so parallel
+//! connections queue behind each other. An attempt that would have to queue longer than
+//! `max_delay` is refused with the time to wait rather than held; that only ever concerns the
+//! key that is failing, and a client that waits for each answer never meets it.
+//!
+//! Time is passed in (`now: Instant`) so tests never sleep; the caller sleeps until the instant
+//! [`Throttle::admit`] returns. Memory is bounded by `max_entries` per table: when full, expired
+//! entries go first, then the least recently seen tenth. Names are kept to at most 256 octets
+//! (an address is at most 254, RFC 5321 §4.5.3.1.3; a longer name matches no account anyway).
+//!
+//! In a multi-node deployment each node throttles on its own; that only multiplies the limits
+//! by the node count. Guessing one account's password from many addresses gets each address's
+//! allowance: that is the price of never locking the owner out, as with Dovecot.
 
 use std::collections::HashMap;
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash, RandomState};
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Throttling limits. Defaults follow common practice (fail2ban-like, Dovecot auth penalty).
+/// Throttling limits. Defaults follow common practice (fail2ban, Dovecot's auth penalty).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThrottleConfig {
-    /// Failures per account name inside `window` before delays start. Default 5.
+    /// Failures of one account name from one address (IPv6: /64) inside `window` before that
+    /// pair's attempts are delayed. Default 5: typos pass unnoticed. 0 turns the tarpit per
+    /// name off.
     pub account_limit: u32,
-    /// Failures per client address (IPv6: /64) inside `window` before delays start. Default 20.
+    /// Failures from one address (IPv6: /64), at any names, inside `window` before the address
+    /// is blocked for `block_duration`; from half as many on its attempts are delayed. Default
+    /// 20. 0 turns the per-address tarpit and block off.
     pub ip_limit: u32,
-    /// How long a failure counts. Default 15 minutes.
+    /// How long a failure counts. Default 5 minutes.
     pub window: Duration,
-    /// First delay once the limit is reached. Default 1 s.
+    /// First delay once a limit is reached. Default 1 s.
     pub base_delay: Duration,
-    /// Largest delay; beyond it the key is blocked for `block_duration`. Default 60 s.
+    /// Longest delay, and the longest an attempt queues before it is refused instead.
+    /// Default 15 s (Dovecot's auth penalty cap): long enough to make guessing slow, short
+    /// enough for a client's login timeout.
     pub max_delay: Duration,
-    /// The temporary block. Default 5 minutes.
+    /// How long a blocked address is refused. Default 5 minutes.
     pub block_duration: Duration,
-    /// Most keys tracked per table (accounts, addresses). Default 100 000.
+    /// Most keys tracked per table ((name, address) pairs; addresses). Default 100 000.
     pub max_entries: usize,
 }
 
@@ -44,21 +77,73 @@ impl Default for ThrottleConfig {
         Self {
             account_limit: 5,
             ip_limit: 20,
-            window: Duration::from_secs(15 * 60),
+            window: Duration::from_secs(5 * 60),
             base_delay: Duration::from_secs(1),
-            max_delay: Duration::from_secs(60),
+            max_delay: Duration::from_secs(15),
             block_duration: Duration::from_secs(5 * 60),
             max_entries: 100_000,
         }
     }
 }
 
+/// Why [`Throttle::admit`] refuses an attempt without verifying its password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The client address is blocked after too many failures.
+    AddressBlocked {
+        /// When the block ends.
+        retry_after: Duration,
+    },
+    /// Attempts under this key are already queued longer than `max_delay` (parallel guessing).
+    Queued {
+        /// When a new attempt would be admitted without queueing.
+        retry_after: Duration,
+    },
+}
+
+impl Refusal {
+    pub fn retry_after(&self) -> Duration {
+        match self {
+            Refusal::AddressBlocked { retry_after } | Refusal::Queued { retry_after } => {
+                *retry_after
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Refusal::AddressBlocked { .. } => "client address blocked",
+            Refusal::Queued { .. } => "too many parallel attempts",
+        })
+    }
+}
+
+/// A block [`Throttle::record_failure`] has just imposed on an address, to be logged once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Block {
+    /// Failures that triggered it.
+    pub failures: u32,
+    /// Inside this window.
+    pub window: Duration,
+    /// How long the address is refused.
+    pub duration: Duration,
+}
+
 /// Tracks failures; cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct Throttle {
     config: ThrottleConfig,
-    accounts: Mutex<Table<String>>,
-    ips: Mutex<Table<IpKey>>,
+    tables: Mutex<Tables>,
+    /// Keys the fingerprint of a wrong password (random per process).
+    fingerprint_key: RandomState,
+}
+
+#[derive(Debug, Default)]
+struct Tables {
+    pairs: Table<PairKey>,
+    ips: Table<IpKey>,
 }
 
 /// Client address as counted: IPv4 as is, IPv6 by its /64 prefix.
@@ -80,12 +165,30 @@ impl From<IpAddr> for IpKey {
     }
 }
 
+/// One account name from one client address.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct PairKey {
+    account: Box<str>,
+    ip: IpKey,
+}
+
+impl PairKey {
+    fn new(account: &str, ip: IpAddr) -> Self {
+        const MAX_NAME: usize = 256;
+        let end = account.floor_char_boundary(MAX_NAME);
+        PairKey {
+            account: account[..end].into(),
+            ip: IpKey::from(ip),
+        }
+    }
+}
+
 impl Throttle {
     pub fn new(config: ThrottleConfig) -> Self {
         Self {
             config,
-            accounts: Mutex::new(Table::default()),
-            ips: Mutex::new(Table::default()),
+            tables: Mutex::new(Tables::default()),
+            fingerprint_key: RandomState::new(),
         }
     }
 
@@ -93,44 +196,147 @@ impl Throttle {
         &self.config
     }
 
-    /// `Err(retry_after)` if the account name or the address is currently blocked.
-    /// `account` should be the normalised user name.
-    pub fn check(&self, account: &str, ip: IpAddr, now: Instant) -> Result<(), Duration> {
-        let by_ip = lock(&self.ips).blocked_for(&IpKey::from(ip), now);
-        let by_account = lock(&self.accounts).blocked_for(account, now);
-        match by_ip.max(by_account) {
-            Some(wait) if !wait.is_zero() => Err(wait),
-            _ => Ok(()),
+    /// Whether an attempt for `account` (the normalised name) from `ip` may go ahead, and when:
+    /// `Ok(start)` means verify the password at `start` (now, or later while a tarpit is
+    /// active), `Err` means refuse it without verifying. An admitted attempt under an active
+    /// tarpit pushes the key's "not before" instant, so concurrent attempts queue.
+    pub fn admit(&self, account: &str, ip: IpAddr, now: Instant) -> Result<Instant, Refusal> {
+        let config = &self.config;
+        let mut tables = lock(&self.tables);
+        let Tables { pairs, ips } = &mut *tables;
+        let ip_entry = ips.entries.get_mut(&IpKey::from(ip));
+        if let Some(entry) = &ip_entry
+            && let Some(until) = entry.blocked_until.filter(|until| *until > now)
+        {
+            return Err(Refusal::AddressBlocked {
+                retry_after: until - now,
+            });
+        }
+        let pair_entry = pairs.entries.get_mut(&PairKey::new(account, ip));
+        // Each active tarpit: the entry and the gap it puts behind this attempt.
+        let mut active: Vec<(&mut Entry, Duration)> = Vec::with_capacity(2);
+        for (entry, tarpit_from) in [
+            (pair_entry, config.account_limit),
+            (ip_entry, config.ip_tarpit_from()),
+        ] {
+            if let Some(entry) = entry {
+                entry.refresh(now, config.window);
+                let gap = config.delay(entry.failures, tarpit_from);
+                if !gap.is_zero() {
+                    active.push((entry, gap));
+                }
+            }
+        }
+        let start = active
+            .iter()
+            .map(|(entry, _)| entry.not_before)
+            .fold(now, Instant::max);
+        let wait = start - now;
+        if wait > config.max_delay {
+            return Err(Refusal::Queued { retry_after: wait });
+        }
+        for (entry, gap) in active {
+            entry.not_before = start + gap;
+            entry.last_seen = now;
+        }
+        Ok(start)
+    }
+
+    /// Records a failed attempt; `password` is the wrong password when the mechanism had one
+    /// (not SCRAM), so that a repeat of the key's previous wrong password is not counted again.
+    /// Returns the block this failure imposed on the address, if it did (reported once).
+    pub fn record_failure(
+        &self,
+        account: &str,
+        ip: IpAddr,
+        password: Option<&[u8]>,
+        now: Instant,
+    ) -> Option<Block> {
+        let config = &self.config;
+        if config.account_limit == 0 && config.ip_limit == 0 {
+            return None;
+        }
+        // 32 bits of a keyed hash: enough to tell a repeat, too little to recover a password.
+        let fingerprint = password.map(|p| self.fingerprint_key.hash_one(p) as u32);
+        let mut tables = lock(&self.tables);
+        let Tables { pairs, ips } = &mut *tables;
+        let pair = pairs.entry(PairKey::new(account, ip), now, config);
+        pair.refresh(now, config.window);
+        if fingerprint.is_some() && pair.failures > 0 && pair.last_password == fingerprint {
+            return None;
+        }
+        pair.last_password = fingerprint;
+        pair.fail(now, config.account_limit, config);
+        if config.ip_limit == 0 {
+            return None;
+        }
+        let address = ips.entry(IpKey::from(ip), now, config);
+        address.refresh(now, config.window);
+        if address.blocked_until.is_some() {
+            // A verification that was under way when the block began.
+            return None;
+        }
+        address.fail(now, config.ip_tarpit_from(), config);
+        if address.failures < config.ip_limit {
+            return None;
+        }
+        let block = Block {
+            failures: address.failures,
+            window: config.window,
+            duration: config.block_duration,
+        };
+        let until = now + config.block_duration;
+        address.blocked_until = Some(until);
+        // The address starts again with a clean count when the block is over.
+        address.failures = 0;
+        address.window_start = until;
+        address.not_before = now;
+        Some(block)
+    }
+
+    /// Records a success: the key's failures are forgotten, in the address's count too.
+    pub fn record_success(&self, account: &str, ip: IpAddr, now: Instant) {
+        let mut tables = lock(&self.tables);
+        let Tables { pairs, ips } = &mut *tables;
+        let Some(pair) = pairs.entries.remove(&PairKey::new(account, ip)) else {
+            return;
+        };
+        if let Some(address) = ips.entries.get_mut(&IpKey::from(ip)) {
+            address.refresh(now, self.config.window);
+            address.failures = address.failures.saturating_sub(pair.failures);
+            if self
+                .config
+                .delay(address.failures, self.config.ip_tarpit_from())
+                .is_zero()
+            {
+                address.not_before = address.not_before.min(now);
+            }
         }
     }
 
-    /// Records a failed attempt for both keys. A limit of 0 turns that counter off (as
-    /// `auth.max_failures_per_*` = 0 is documented to), instead of blocking at once.
-    pub fn record_failure(&self, account: &str, ip: IpAddr, now: Instant) {
-        if self.config.account_limit > 0 {
-            lock(&self.accounts).fail(
-                account.to_owned(),
-                now,
-                self.config.account_limit,
-                &self.config,
-            );
-        }
-        if self.config.ip_limit > 0 {
-            lock(&self.ips).fail(IpKey::from(ip), now, self.config.ip_limit, &self.config);
-        }
-    }
-
-    /// Records a success: the account's failures are forgotten.
-    pub fn record_success(&self, account: &str) {
-        lock(&self.accounts).entries.remove(account);
-    }
-
-    /// Number of tracked keys (accounts, addresses), for metrics and tests.
+    /// Number of tracked keys ((name, address) pairs, addresses), for metrics and tests.
     pub fn tracked(&self) -> (usize, usize) {
-        (
-            lock(&self.accounts).entries.len(),
-            lock(&self.ips).entries.len(),
-        )
+        let tables = lock(&self.tables);
+        (tables.pairs.entries.len(), tables.ips.entries.len())
+    }
+}
+
+impl ThrottleConfig {
+    /// The delay behind an attempt under a key with `failures`, for a tarpit that starts at
+    /// `from` failures (0: no tarpit): `base_delay` doubling per failure, capped.
+    fn delay(&self, failures: u32, from: u32) -> Duration {
+        if from == 0 || failures < from {
+            return Duration::ZERO;
+        }
+        let doubled = 2u32.saturating_pow(failures - from);
+        self.base_delay
+            .checked_mul(doubled)
+            .map_or(self.max_delay, |d| d.min(self.max_delay))
+    }
+
+    /// Failures from one address before its attempts are delayed: half the block limit.
+    fn ip_tarpit_from(&self) -> u32 {
+        self.ip_limit.div_ceil(2)
     }
 }
 
@@ -158,53 +364,62 @@ struct Entry {
     window_start: Instant,
     failures: u32,
     last_seen: Instant,
+    /// The earliest start of the next attempt while the key's tarpit is active.
+    not_before: Instant,
+    /// Addresses only: refused until then.
     blocked_until: Option<Instant>,
+    /// Pairs only: fingerprint of the last wrong password.
+    last_password: Option<u32>,
 }
 
 impl Entry {
-    fn is_stale(&self, now: Instant, window: Duration) -> bool {
-        let window_over = now.saturating_duration_since(self.window_start) >= window;
-        let unblocked = self.blocked_until.is_none_or(|until| until <= now);
-        window_over && unblocked
-    }
-}
-
-impl<K: Hash + Eq + Clone> Table<K> {
-    fn blocked_for<Q>(&self, key: &Q, now: Instant) -> Option<Duration>
-    where
-        K: std::borrow::Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        let until = self.entries.get(key)?.blocked_until?;
-        Some(until.saturating_duration_since(now))
-    }
-
-    fn fail(&mut self, key: K, now: Instant, limit: u32, config: &ThrottleConfig) {
-        if !self.entries.contains_key(&key) && self.entries.len() >= config.max_entries {
-            self.evict(now, config);
-        }
-        let entry = self.entries.entry(key).or_insert(Entry {
+    fn new(now: Instant) -> Self {
+        Entry {
             window_start: now,
             failures: 0,
             last_seen: now,
+            not_before: now,
             blocked_until: None,
-        });
-        if entry.is_stale(now, config.window) {
-            entry.window_start = now;
-            entry.failures = 0;
-            entry.blocked_until = None;
+            last_password: None,
         }
-        entry.failures = entry.failures.saturating_add(1);
-        entry.last_seen = now;
-        if entry.failures >= limit {
-            let excess = entry.failures - limit;
-            let delay = config
-                .base_delay
-                .checked_mul(2u32.saturating_pow(excess))
-                .filter(|d| *d <= config.max_delay);
-            let wait = delay.unwrap_or(config.block_duration);
-            entry.blocked_until = Some(now + wait);
+    }
+
+    /// Ends a block that is over and forgets failures older than the window.
+    fn refresh(&mut self, now: Instant, window: Duration) {
+        if let Some(until) = self.blocked_until {
+            if until > now {
+                return;
+            }
+            self.blocked_until = None;
         }
+        if now.saturating_duration_since(self.window_start) >= window {
+            self.window_start = now;
+            self.failures = 0;
+        }
+    }
+
+    /// Counts a failure; the next attempt waits the delay it earns from now on.
+    fn fail(&mut self, now: Instant, tarpit_from: u32, config: &ThrottleConfig) {
+        self.failures = self.failures.saturating_add(1);
+        self.last_seen = now;
+        let delay = config.delay(self.failures, tarpit_from);
+        self.not_before = self.not_before.max(now + delay);
+    }
+
+    fn is_stale(&self, now: Instant, window: Duration) -> bool {
+        let window_over = now.saturating_duration_since(self.window_start) >= window;
+        let unblocked = self.blocked_until.is_none_or(|until| until <= now);
+        window_over && unblocked && self.not_before <= now
+    }
+}
+
+impl<K: Hash + Eq> Table<K> {
+    /// The entry of `key`, created (after eviction if the table is full) if missing.
+    fn entry(&mut self, key: K, now: Instant, config: &ThrottleConfig) -> &mut Entry {
+        if !self.entries.contains_key(&key) && self.entries.len() >= config.max_entries {
+            self.evict(now, config);
+        }
+        self.entries.entry(key).or_insert_with(|| Entry::new(now))
     }
 
     /// Frees room: drops stale entries, then (if still full) the least recently seen tenth.
@@ -230,159 +445,5 @@ impl<K: Hash + Eq + Clone> Table<K> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
-    const IP2: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 2));
-    const S: Duration = Duration::from_secs(1);
-
-    fn throttle() -> Throttle {
-        Throttle::new(ThrottleConfig::default())
-    }
-
-    #[test]
-    fn account_is_delayed_after_limit_with_growing_delay_then_blocked() {
-        let t = throttle();
-        let now = Instant::now();
-        for _ in 0..4 {
-            t.record_failure("alice@example.test", IP, now);
-            assert_eq!(t.check("alice@example.test", IP, now), Ok(()));
-        }
-        let mut expected = Vec::new();
-        for _ in 0..7 {
-            t.record_failure("alice@example.test", IP, now);
-            expected.push(t.check("alice@example.test", IP2, now));
-        }
-        assert_eq!(
-            expected,
-            vec![
-                Err(S),
-                Err(2 * S),
-                Err(4 * S),
-                Err(8 * S),
-                Err(16 * S),
-                Err(32 * S),
-                Err(300 * S)
-            ]
-        );
-        // Other accounts are unaffected.
-        assert_eq!(t.check("bob@example.test", IP2, now), Ok(()));
-    }
-
-    #[test]
-    fn block_expires() {
-        let t = throttle();
-        let now = Instant::now();
-        for _ in 0..5 {
-            t.record_failure("alice", IP, now);
-        }
-        assert_eq!(t.check("alice", IP, now), Err(S));
-        assert_eq!(t.check("alice", IP, now + S / 2), Err(S / 2));
-        assert_eq!(t.check("alice", IP, now + S), Ok(()));
-    }
-
-    #[test]
-    fn failures_outside_the_window_are_forgotten() {
-        let t = throttle();
-        let now = Instant::now();
-        for _ in 0..4 {
-            t.record_failure("alice", IP, now);
-        }
-        let later = now + Duration::from_secs(15 * 60);
-        t.record_failure("alice", IP, later);
-        assert_eq!(t.check("alice", IP, later), Ok(()));
-    }
-
-    #[test]
-    fn ip_is_delayed_after_its_own_limit_across_accounts() {
-        let t = throttle();
-        let now = Instant::now();
-        for i in 0..19 {
-            t.record_failure(&format!("user{i}"), IP, now);
-        }
-        assert_eq!(t.check("fresh", IP, now), Ok(()));
-        t.record_failure("user19", IP, now);
-        assert_eq!(t.check("fresh", IP, now), Err(S));
-        assert_eq!(t.check("fresh", IP2, now), Ok(()));
-    }
-
-    #[test]
-    fn ipv6_clients_in_one_64_share_a_counter() {
-        let t = throttle();
-        let now = Instant::now();
-        for i in 0..20u16 {
-            let ip = IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, i));
-            t.record_failure(&format!("user{i}"), ip, now);
-        }
-        let same64 = IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 9, 9, 9, 9));
-        let other64 = IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 2, 0, 0, 0, 1));
-        assert!(t.check("x", same64, now).is_err());
-        assert_eq!(t.check("x", other64, now), Ok(()));
-    }
-
-    #[test]
-    fn success_resets_the_account_counter_but_not_the_ip() {
-        let t = Throttle::new(ThrottleConfig {
-            ip_limit: 6,
-            ..ThrottleConfig::default()
-        });
-        let now = Instant::now();
-        for _ in 0..4 {
-            t.record_failure("alice", IP, now);
-        }
-        t.record_success("alice");
-        t.record_failure("alice", IP, now);
-        assert_eq!(t.check("alice", IP2, now), Ok(()));
-        t.record_failure("alice", IP, now);
-        // The address has six failures now.
-        assert_eq!(t.check("other", IP, now), Err(S));
-    }
-
-    #[test]
-    fn a_zero_limit_turns_that_counter_off() {
-        let now = Instant::now();
-        let no_account_limit = Throttle::new(ThrottleConfig {
-            account_limit: 0,
-            ..ThrottleConfig::default()
-        });
-        for _ in 0..10 {
-            no_account_limit.record_failure("alice", IP, now);
-        }
-        assert_eq!(no_account_limit.check("alice", IP2, now), Ok(()));
-        let no_ip_limit = Throttle::new(ThrottleConfig {
-            ip_limit: 0,
-            ..ThrottleConfig::default()
-        });
-        for i in 0..50 {
-            no_ip_limit.record_failure(&format!("user{i}"), IP, now);
-        }
-        assert_eq!(no_ip_limit.check("fresh", IP, now), Ok(()));
-        // The other counter still works.
-        for _ in 0..5 {
-            no_ip_limit.record_failure("alice", IP, now);
-        }
-        assert_eq!(no_ip_limit.check("alice", IP2, now), Err(S));
-    }
-
-    #[test]
-    fn memory_stays_bounded_under_many_keys() {
-        let t = Throttle::new(ThrottleConfig {
-            max_entries: 100,
-            ..ThrottleConfig::default()
-        });
-        let now = Instant::now();
-        for i in 0..1000u32 {
-            let ip = IpAddr::V4(std::net::Ipv4Addr::from(i));
-            t.record_failure(
-                &format!("user{i}"),
-                ip,
-                now + Duration::from_millis(u64::from(i)),
-            );
-        }
-        let (accounts, ips) = t.tracked();
-        assert!(accounts <= 100 && ips <= 100, "{accounts} {ips}");
-        // The most recent key survived eviction.
-        assert!(lock(&t.accounts).entries.contains_key("user999"));
-    }
-}
+#[path = "throttle_tests.rs"]
+mod tests;

@@ -320,16 +320,27 @@ pub struct AuthConfig {
     /// Sub-address separator (`user+tag@domain` delivers to `user@domain`). Default: `'+'`, the
     /// most common convention; `""` in the file disables sub-addressing.
     pub subaddress_separator: Option<char>,
-    /// Failed logins from one IP address (IPv6: one /64) within `block_duration` before that
-    /// address is blocked. Default: 10, generous for typos, low enough to stop guessing; 0
-    /// disables the per-IP limit.
+    /// Failed logins from one client address (IPv6: one /64), at any account names, within
+    /// `block_duration` before the address is refused outright for `block_duration` (each block
+    /// is logged with its reason); from half as many on, its attempts are slowed down like
+    /// `max_failures_per_account`'s. A successful login forgives that account's failures from
+    /// that address (a mistyped password), and a repeat of the same wrong password counts once
+    /// (a device retrying an old one). Loopback is not exempt. Default: 20, as fail2ban's
+    /// common settings: high enough that a household behind one address typing passwords wrong
+    /// is not blocked, low enough that one address guesses little. 0 disables the per-address
+    /// tarpit and block.
     pub max_failures_per_ip: u32,
-    /// Failed logins for one account, from anywhere, within `block_duration` before the account
-    /// refuses further attempts. Default: 5 (distributed guessing spreads over many IPs); 0
-    /// disables the per-account limit.
+    /// Failed logins for one account from one client address (IPv6: one /64) within
+    /// `block_duration` before further attempts for that account from that address are slowed
+    /// down (tarpit): the next waits 1 s, then 2, 4, 8, up to 15 s, before its password is
+    /// checked. Never refused, and never counted across addresses: failures elsewhere (an
+    /// attacker, a device with an old password) neither delay nor lock out the account's other
+    /// devices, and the right password still logs in after at most the current delay. Default: 5,
+    /// generous for typos; 0 disables the tarpit per account.
     pub max_failures_per_account: u32,
-    /// How long a block lasts, and the window failures are counted in. Default: 300 s, long enough
-    /// to make guessing useless, short enough that a locked-out user waits minutes, not hours.
+    /// How long a blocked address is refused, and the window failures are counted in. Default:
+    /// 300 s, long enough to make guessing from one address useless, short enough that a
+    /// household blocked by its own typos waits minutes, not hours.
     pub block_duration: Duration,
 }
 
@@ -338,7 +349,7 @@ impl Default for AuthConfig {
         AuthConfig {
             allow_plaintext_on_loopback: false,
             subaddress_separator: Some('+'),
-            max_failures_per_ip: 10,
+            max_failures_per_ip: 20,
             max_failures_per_account: 5,
             block_duration: Duration::from_secs(300),
         }

@@ -302,26 +302,28 @@ async fn auth_scram_sha256_with_a_wrong_password_fails() {
 }
 
 #[tokio::test]
-async fn repeated_failures_are_throttled_with_login_delay() {
+async fn a_blocked_address_gets_login_delay() {
     let config = DirectoryConfig {
         throttle: ThrottleConfig {
-            account_limit: 2,
+            account_limit: 0,
+            ip_limit: 2,
             ..ThrottleConfig::default()
         },
         ..fast_directory_config()
     };
     let h = harness_with(config, |_| {}).await;
     let mut c = h.connect().await;
-    for _ in 0..2 {
+    // Distinct guesses: a repeat of the same wrong password would count once.
+    for guess in ["wrong-1", "wrong-2"] {
         c.send(&format!("USER {USER}")).await;
         c.expect("+OK").await;
-        c.send("PASS wrong").await;
+        c.send(&format!("PASS {guess}")).await;
         c.expect("-ERR [AUTH]").await;
     }
     c.send(&format!("USER {USER}")).await;
     c.expect("+OK").await;
     c.send(&format!("PASS {PASSWORD}")).await;
-    c.expect("-ERR [LOGIN-DELAY] Too many failed logins; retry in")
+    c.expect("-ERR [LOGIN-DELAY] Too many failed logins; retry in 29")
         .await;
 }
 

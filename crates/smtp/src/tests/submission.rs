@@ -123,10 +123,11 @@ async fn repeated_auth_failures_close_the_session() {
 }
 
 #[tokio::test]
-async fn throttled_logins_get_454() {
+async fn logins_from_a_blocked_address_get_454() {
     let config = DirectoryConfig {
         throttle: ThrottleConfig {
-            account_limit: 2,
+            account_limit: 0,
+            ip_limit: 2,
             ..ThrottleConfig::default()
         },
         ..DirectoryConfig::default()
@@ -134,11 +135,12 @@ async fn throttled_logins_get_454() {
     let h = harness_full(config, |ctx| ctx.max_auth_failures = 10).await;
     let mut c = submission(&h).await;
     c.ehlo().await;
-    let bad = format!("AUTH PLAIN {}", plain("alice@example.test", "nope"));
-    c.cmd(&bad, "535 5.7.8").await;
-    c.cmd(&bad, "535 5.7.8").await;
-    c.cmd(&bad, "454 4.7.0").await;
-    // Even the right password is refused while throttled.
+    // Distinct guesses: a repeat of the same wrong password would count once.
+    let bad = |guess: &str| format!("AUTH PLAIN {}", plain("alice@example.test", guess));
+    c.cmd(&bad("nope-1"), "535 5.7.8").await;
+    c.cmd(&bad("nope-2"), "535 5.7.8").await;
+    c.cmd(&bad("nope-3"), "454 4.7.0").await;
+    // Even the right password is refused while the address is blocked.
     c.cmd(
         &format!("AUTH PLAIN {}", plain("alice@example.test", PW)),
         "454 4.7.0",
