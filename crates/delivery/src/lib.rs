@@ -25,7 +25,10 @@
 //!    `From:` fields are a DMARC fail handled like p=reject (RFC 7489 §6.6.1); DMARC reject →
 //!    `Refused 550 5.7.1`, DMARC DNS failure → `Refused 451 4.7.5` (SPF temperror →
 //!    `451 4.7.24` when `spf_fail` is junk or reject), quarantine → every copy to Junk;
-//!    an ARC set on top of the queued copy when alias targets are external.
+//!    an ARC set on top of the queued copy when alias targets are external. The verdict on the
+//!    MAIL FROM domain becomes the message's [`SenderTrust`] (SPF pass, failed, unverified;
+//!    submissions are authenticated), stored with the queued copy and returned to the caller:
+//!    it decides which DSNs go to the reverse-path and what they carry.
 //! 6. **filter** (`pipeline/filter.rs`, when a `tern_filter::Filter` is set) — virus scan, rules
 //!    (including the authentication results) and classifier: a refusal ends delivery with
 //!    [`DeliveryError::Refused`] (nothing stored); otherwise `X-Spam-*`/`X-Virus-Scan` fields are
@@ -91,8 +94,10 @@ pub use auth::Authenticator;
 pub use dkim::{DkimError, DkimRecord, DkimSigners};
 pub use error::DeliveryError;
 pub use pipeline::Pipeline;
+pub use tern_store::SenderTrust;
 pub use types::{
-    Inbound, InboundKind, InboundRecipient, RecipientOutcome, RecipientStatus, Trace, TraceProtocol,
+    Delivered, Inbound, InboundKind, InboundRecipient, RecipientOutcome, RecipientStatus, Trace,
+    TraceProtocol,
 };
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use mail_parser::{Message, MessageParser};
 use tern_directory::Directory;
-use tern_store::{Appended, Delivery, MessageMeta, NewQueued, Store, StoreError};
+use tern_store::{Appended, Delivery, MessageMeta, NewQueued, SenderTrust, Store, StoreError};
 use tokio::sync::Notify;
 use tracing::info;
 
@@ -17,7 +17,7 @@ mod filter;
 
 use crate::error::DeliveryError;
 use crate::targets::{self, Plan};
-use crate::types::{Inbound, InboundKind, RecipientOutcome};
+use crate::types::{Delivered, Inbound, InboundKind, RecipientOutcome};
 use crate::{date, submission, trace};
 
 /// The delivery pipeline. Cheap to clone; clones share everything.
@@ -60,6 +60,9 @@ struct Context<'m> {
     authentication: Option<tern_filter::Authentication>,
     /// Set by the authentication stage when every copy goes to Junk (the reason, for the log).
     quarantine: Option<&'static str>,
+    /// How far the reverse-path is trusted: `Authenticated` for submissions, else what the
+    /// authentication stage found (`Unverified` when it did not run).
+    sender_trust: SenderTrust,
 }
 
 /// Result of the store stage.
@@ -125,6 +128,12 @@ impl Pipeline {
     /// Returns only after the store transaction is durable. Err only for failures that affect the
     /// whole message (storage down → the SMTP side answers 451 4.3.0).
     pub async fn deliver(&self, message: Inbound) -> Result<Vec<RecipientOutcome>, DeliveryError> {
+        self.deliver_verified(message).await.map(|d| d.outcomes)
+    }
+
+    /// [`Pipeline::deliver`], also returning how far the reverse-path was trusted, for callers
+    /// that send DSNs to it.
+    pub async fn deliver_verified(&self, message: Inbound) -> Result<Delivered, DeliveryError> {
         let original = message.data.clone();
         let message = self.strip_forged_results(message);
         let mut ctx = parse(&message);
@@ -138,7 +147,8 @@ impl Pipeline {
         // Sieve goes after the filter; see the crate docs.
         let stored = self.store_message(&ctx).await?;
         log_delivery(&ctx, &stored);
-        Ok(message
+        let sender_trust = ctx.sender_trust;
+        let outcomes = message
             .recipients
             .iter()
             .zip(stored.plan.statuses)
@@ -146,7 +156,11 @@ impl Pipeline {
                 address: r.address.clone(),
                 status,
             })
-            .collect())
+            .collect();
+        Ok(Delivered {
+            outcomes,
+            sender_trust,
+        })
     }
 
     /// Stage 2: RFC 6409 §8 fix-ups of submitted messages (missing `Date:` and `Message-ID:`).
@@ -274,6 +288,7 @@ impl Pipeline {
             // RFC 3461 §5.2.1: the DSN parameters travel with the queued copy.
             env_id: ctx.inbound.env_id.clone(),
             ret: ctx.inbound.ret,
+            sender_trust: ctx.sender_trust,
             recipients: plan.remote.clone(),
             next_attempt: now,
             expires_at: now.saturating_add(expiry),
@@ -293,6 +308,10 @@ fn parse(inbound: &Inbound) -> Context<'_> {
         return_path_len: 0,
         authentication: None,
         quarantine: None,
+        sender_trust: match inbound.kind {
+            InboundKind::Submission { .. } => SenderTrust::Authenticated,
+            InboundKind::Mx | InboundKind::Lmtp | InboundKind::Local => SenderTrust::Unverified,
+        },
     }
 }
 

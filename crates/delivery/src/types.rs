@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use tern_common::Address;
-use tern_store::{AccountId, DsnReturn, Notify};
+use tern_store::{AccountId, DsnReturn, Notify, SenderTrust};
 
 /// One message as a protocol session hands it to [`crate::Pipeline::deliver`].
 #[derive(Debug, Clone)]
@@ -190,6 +190,17 @@ impl fmt::Display for TraceProtocol {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// What [`crate::Pipeline::deliver_verified`] returns: the outcome per recipient and how far the
+/// reverse-path was found trustworthy, which decides the DSNs the caller may send to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    /// One outcome per recipient, in RCPT order.
+    pub outcomes: Vec<RecipientOutcome>,
+    /// Authenticated for submissions; for port 25 the authentication stage's verdict on the
+    /// MAIL FROM domain (SPF pass, failed, or unverified).
+    pub sender_trust: SenderTrust,
 }
 
 /// What happened to one recipient of a message.

@@ -53,6 +53,11 @@
 //!   the message into the queue. A recipient stored here that asked for NOTIFY=SUCCESS gets a
 //!   "delivered" (or for an alias with several targets "expanded") DSN, delivered on its own
 //!   task after the commit: it never delays or changes the 250. LMTP leaves that to its client.
+//! - **No backscatter or reflection through DSNs.** Success DSNs go only to a reverse-path that
+//!   authenticated (submission) or passed SPF; failure DSNs never to one that failed SPF or
+//!   DMARC; a DSN returns only the real header block (≤ 16 KiB) unless the sender authenticated
+//!   and asked for RET=FULL; DSNs to one domain are capped per hour (`DsnLimiter`, shared by
+//!   the sessions and the queue worker).
 //! - **Logging:** one line per session end and one per message, with the session id; never
 //!   AUTH lines or SASL data.
 #![forbid(unsafe_code)]
@@ -120,6 +125,9 @@ pub struct SmtpContext {
     pub max_errors: u32,
     /// Failed AUTH attempts before the session is closed.
     pub max_auth_failures: u32,
+    /// The cap on DSNs per destination domain; share it with the outbound worker
+    /// ([`outbound::Outbound::from_config`]), which sends DSNs too.
+    pub dsn_limiter: Arc<outbound::dsn::DsnLimiter>,
 }
 
 impl SmtpContext {
@@ -139,12 +147,15 @@ impl SmtpContext {
             tls_handshake_timeout: Duration::from_secs(30),
             max_errors: DEFAULT_MAX_ERRORS,
             max_auth_failures: DEFAULT_MAX_AUTH_FAILURES,
+            dsn_limiter: Arc::new(outbound::dsn::DsnLimiter::new(
+                tern_common::config::OutboundConfig::default().dsn_per_domain_per_hour,
+            )),
         }
     }
 
     /// A context from the server configuration: hostname, `limits` (message size,
-    /// recipients, handshake timeout; the idle timeout caps the command and data timeouts)
-    /// and `auth.allow_plaintext_on_loopback`.
+    /// recipients, handshake timeout; the idle timeout caps the command and data timeouts),
+    /// `auth.allow_plaintext_on_loopback` and `outbound.dsn_per_domain_per_hour`.
     pub fn from_config(
         config: &Config,
         pipeline: Pipeline,
@@ -161,6 +172,9 @@ impl SmtpContext {
             command_timeout: base.command_timeout.min(limits.idle_timeout),
             data_timeout: base.data_timeout.min(limits.idle_timeout),
             tls_handshake_timeout: limits.tls_handshake_timeout,
+            dsn_limiter: Arc::new(outbound::dsn::DsnLimiter::new(
+                config.outbound.dsn_per_domain_per_hour,
+            )),
             ..base
         }
     }

@@ -83,7 +83,7 @@ pub use dkim::{DkimAlgorithm, DkimKeyFile, dkim_dir, read_dkim_keys, write_dkim_
 pub use error::{Result, StoreError};
 pub use queue::{
     AttemptOutcome, DsnReturn, NewQueued, NewQueuedRecipient, Notify, QueueEntry, QueueId,
-    QueueRecipientId, QueueStats, QueueStatus, QueuedMessage, QueuedRecipient,
+    QueueRecipientId, QueueStats, QueueStatus, QueuedMessage, QueuedRecipient, SenderTrust,
 };
 pub use spam::{
     LearnOutcome, SenderAction, SenderRule, SpamClass, SpamCounts, TokenCounts, TokenScope,

@@ -80,6 +80,46 @@ pub enum DsnReturn {
     Full,
 }
 
+/// How far the reverse-path of a message is trusted. It decides which DSNs may go to that
+/// address and what they may carry: a DSN to a forged reverse-path is backscatter, and one that
+/// returns the message reflects attacker-written content to a third party.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SenderTrust {
+    /// Nothing proves the reverse-path: SPF none, neutral or an error, or not verified at all
+    /// (verification off, a trusted relay, LMTP). The default, also of queue rows written before
+    /// the trust was recorded.
+    #[default]
+    Unverified,
+    /// SPF `fail` or `softfail` for the MAIL FROM domain, or DMARC `fail`: the reverse-path is
+    /// probably forged.
+    Failed,
+    /// Port 25 mail whose MAIL FROM domain passed SPF (RFC 7208 §2.6.3) and whose DMARC did not
+    /// fail: the client may use that reverse-path.
+    SpfPass,
+    /// Submitted by an account that authenticated to us (RFC 6409).
+    Authenticated,
+}
+
+impl SenderTrust {
+    /// Whether success DSNs ("delivered", "expanded", "relayed") may go to the reverse-path: only
+    /// when it is proven, as a forged one would receive reports of mail it never sent.
+    pub fn may_receive_success_reports(self) -> bool {
+        matches!(self, SenderTrust::SpfPass | SenderTrust::Authenticated)
+    }
+
+    /// Whether failure and delay DSNs may go to the reverse-path: not when it failed SPF or
+    /// DMARC, where a bounce would be backscatter to the forged address.
+    pub fn may_receive_failure_reports(self) -> bool {
+        self != SenderTrust::Failed
+    }
+
+    /// Whether a DSN may return more than the header block (RET=FULL, RFC 3461 §4.3): only to
+    /// our own authenticated users, so nobody can have us deliver their text to a third party.
+    pub fn may_receive_content(self) -> bool {
+        self == SenderTrust::Authenticated
+    }
+}
+
 /// A message to enqueue, part of a [`crate::Delivery`] (so it commits with the local copies).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NewQueued {
@@ -92,6 +132,8 @@ pub struct NewQueued {
     pub env_id: Option<String>,
     /// RFC 3461 RET, if given.
     pub ret: Option<DsnReturn>,
+    /// How far `mail_from` is trusted, which decides the DSNs it gets.
+    pub sender_trust: SenderTrust,
     /// The message needs SMTPUTF8 (RFC 6531): UTF-8 envelope addresses or headers.
     pub smtputf8: bool,
     /// The message has 8-bit content (RFC 6152 8BITMIME needed to send it unchanged).
@@ -169,6 +211,8 @@ pub struct QueuedMessage {
     pub env_id: Option<String>,
     /// RFC 3461 RET, if given.
     pub ret: Option<DsnReturn>,
+    /// How far `mail_from` is trusted, which decides the DSNs it gets.
+    pub sender_trust: SenderTrust,
     /// Needs SMTPUTF8.
     pub smtputf8: bool,
     /// Has 8-bit content.

@@ -60,10 +60,14 @@ impl Services {
 
     /// The outbound queue worker; it delivers DSNs through the same pipeline as SMTP.
     pub fn outbound(&self, config: &Config) -> anyhow::Result<Arc<tern_smtp::outbound::Outbound>> {
-        let outbound =
-            tern_smtp::outbound::Outbound::from_config(config, self.smtp.pipeline.clone())
-                .map_err(anyhow::Error::msg)
-                .context("cannot set up outbound delivery")?;
+        let outbound = tern_smtp::outbound::Outbound::from_config(
+            config,
+            self.smtp.pipeline.clone(),
+            // One cap on DSNs per domain for the sessions and the worker.
+            Arc::clone(&self.smtp.dsn_limiter),
+        )
+        .map_err(anyhow::Error::msg)
+        .context("cannot set up outbound delivery")?;
         Ok(Arc::new(outbound))
     }
 

@@ -1,7 +1,9 @@
 //! Outbound delivery between two real `tern` processes on 127.0.0.2 (a.test) and 127.0.0.3
 //! (b.test), with a dnsmasq serving their MX records: submission on A, MX delivery to B (over
 //! opportunistic STARTTLS), POP3 on B; bounces back to A; a queue that survives kill -9; an
-//! alias on A forwarding to B with an ARC seal that B (and dkimpy) validate.
+//! alias on A forwarding to B with an ARC seal that B (and dkimpy) validate; no DSN
+//! backscatter or reflection (forged senders get no reports, returned parts are header blocks,
+//! DSNs to one domain are capped).
 
 mod support;
 
@@ -82,6 +84,75 @@ fn pair() -> Pair {
         &instance("a.test", "127.0.0.2", port),
     );
     Pair { a, b, _dns: dns }
+}
+
+/// A pair that verifies what it receives, as on the Internet (loopback is not trusted), with SPF
+/// records authorising each server for its own domain (and 127.0.0.1, the source address of
+/// their outbound connections); a client on 127.0.0.4 fails SPF for both domains. `a_outbound`
+/// adds `[outbound]` settings to A.
+fn verified_pair(a_outbound: &str) -> Pair {
+    let dns = Dnsmasq::start(&[
+        "--mx-host=a.test,mx.a.test,10".to_owned(),
+        "--address=/mx.a.test/127.0.0.2".to_owned(),
+        "--mx-host=b.test,mx.b.test,10".to_owned(),
+        "--address=/mx.b.test/127.0.0.3".to_owned(),
+        // Unknown `.test` and reverse names are NXDOMAIN, not a DNS failure (see the ARC test).
+        "--local=/test/".to_owned(),
+        "--local=/in-addr.arpa/".to_owned(),
+        "--txt-record=a.test,v=spf1 ip4:127.0.0.1 ip4:127.0.0.2 -all".to_owned(),
+        "--txt-record=b.test,v=spf1 ip4:127.0.0.1 ip4:127.0.0.3 -all".to_owned(),
+    ]);
+    let port = shared_port();
+    let toml = |outbound: &str| {
+        format!(
+            "{}{outbound}[mail_auth]\ntrusted_relays = []\n",
+            extra(&dns, port)
+        )
+    };
+    let b = TestServer::prepare_instance(
+        &["smtp", "pop3"],
+        &["bob"],
+        &toml(""),
+        &instance("b.test", "127.0.0.3", port),
+    );
+    let a = TestServer::prepare_instance(
+        &["smtp", "submission", "pop3"],
+        &["alice"],
+        &toml(a_outbound),
+        &instance("a.test", "127.0.0.2", port),
+    );
+    Pair { a, b, _dns: dns }
+}
+
+/// Sends `body` to `server`'s port 25 (on `ip`) from the client address `source`, with
+/// `rcpt_options` on the RCPT.
+fn send_mx(
+    server: &TestServer,
+    ip: &str,
+    source: &str,
+    (from, to): (&str, &str),
+    body: &str,
+    rcpt_options: &[&str],
+) -> Value {
+    let file = server.dir.path().join(format!("mx-{source}.eml"));
+    std::fs::write(&file, body).expect("write message");
+    let port = server.port("smtp").to_string();
+    let mut args = vec![
+        ip,
+        &port,
+        "--source",
+        source,
+        "--from",
+        from,
+        "--to",
+        to,
+        "--file",
+        file.to_str().expect("utf-8 path"),
+    ];
+    for option in rcpt_options {
+        args.extend(["--rcpt-option", option]);
+    }
+    serde_json::from_str(&python("smtp_send.py", &args)).expect("json from smtp_send.py")
 }
 
 fn send(server: &TestServer, from: &str, to: &str, body: &str) -> Value {
@@ -266,7 +337,8 @@ fn notify_never_suppresses_the_bounce_of_an_unknown_user_on_b() {
 
 #[test]
 fn notify_success_is_passed_to_b_which_sends_the_delivered_dsn_back_to_a() {
-    let mut p = pair();
+    // B reports success only to a sender it verified: a.test passes SPF from A.
+    let mut p = verified_pair("");
     p.b.launch();
     p.a.launch();
     let v = send_with(
@@ -498,4 +570,134 @@ fn mail_to_an_alias_forwarded_from_a_to_b_arrives_with_an_arc_seal_that_b_and_dk
         ],
     );
     assert!(dkimpy.starts_with("pass"), "dkimpy arc_verify: {dkimpy}");
+}
+
+#[test]
+fn a_forged_notify_success_on_port_25_gets_no_report_and_an_spf_pass_only_the_header_block() {
+    let mut p = verified_pair("");
+    p.b.launch();
+    p.a.launch();
+    // The reflection attack (client 127.0.0.4, SPF fail for a.test): alice@a.test is the victim;
+    // the text has no empty line, so "everything up to CRLFCRLF" would be all of it.
+    let spam = "Subject: forged\r\nBuy cheap pills at http://spam.example/\r\n\
+                X-Payload: after the text\r\n";
+    let v = send_mx(
+        &p.b,
+        "127.0.0.3",
+        "127.0.0.4",
+        ("alice@a.test", "bob@b.test"),
+        spam,
+        &["NOTIFY=SUCCESS"],
+    );
+    assert_eq!(v["refused"], serde_json::json!({}), "{v}");
+    // From A's own address (SPF pass) the report is sent, with the header block only, and at
+    // most 16 KiB of it: 200 fields of 100 octets, then text, no empty line.
+    let filler: String = (0..200)
+        .map(|i| format!("X-Filler-{i:03}: {}\r\n", "f".repeat(84)))
+        .collect();
+    let body = format!("Subject: verified\r\n{filler}Buy cheap pills\r\nX-Payload: late\r\n");
+    let v = send_mx(
+        &p.b,
+        "127.0.0.3",
+        "127.0.0.2",
+        ("alice@a.test", "bob@b.test"),
+        &body,
+        &["NOTIFY=SUCCESS"],
+    );
+    assert_eq!(v["refused"], serde_json::json!({}), "{v}");
+    wait_for_messages(&p.b, "127.0.0.3", "bob@b.test", 2);
+    let got = wait_for_messages(&p.a, "127.0.0.2", "alice@a.test", 1);
+    wait_for_empty_queue(&p.b);
+    std::thread::sleep(Duration::from_secs(2));
+    let got_later = wait_for_messages(&p.a, "127.0.0.2", "alice@a.test", 1);
+    assert_eq!(
+        got_later.len(),
+        1,
+        "one report, for the verified message; the forged one got: {}",
+        got_later.first().map_or("", |m| m.as_str())
+    );
+    let report = &got[0];
+    assert!(report.contains("Action: delivered"), "{report}");
+    assert!(report.contains("Subject: verified"), "{report}");
+    assert!(!report.contains("Subject: forged"), "{report}");
+    assert!(!report.contains("Buy cheap pills"), "{report}");
+    assert!(!report.contains("X-Payload"), "{report}");
+    let fields = report.matches("X-Filler-").count();
+    assert!(
+        (100..200).contains(&fields),
+        "cut at 16 KiB: {fields} fields"
+    );
+}
+
+#[test]
+fn forwarded_mail_from_a_sender_failing_spf_is_not_bounced_but_from_a_verified_one_it_is() {
+    let mut p = verified_pair("");
+    p.a.admin_ok(&["alias", "add", "fwd@a.test", "nobody@b.test"], None);
+    p.b.launch();
+    p.a.launch();
+    // bob@b.test is forged from 127.0.0.4 (SPF fail); B refuses the forwarded copy (no such
+    // user), and a bounce would land on bob: backscatter.
+    let forged = "Subject: forged forward\r\n\r\nspam\r\n";
+    let v = send_mx(
+        &p.a,
+        "127.0.0.2",
+        "127.0.0.4",
+        ("bob@b.test", "fwd@a.test"),
+        forged,
+        &[],
+    );
+    assert_eq!(v["refused"], serde_json::json!({}), "{v}");
+    // The same from B's own address (SPF pass) is bounced.
+    let real = "Subject: real forward\r\n\r\nhello\r\n";
+    let v = send_mx(
+        &p.a,
+        "127.0.0.2",
+        "127.0.0.3",
+        ("bob@b.test", "fwd@a.test"),
+        real,
+        &[],
+    );
+    assert_eq!(v["refused"], serde_json::json!({}), "{v}");
+    let got = wait_for_messages(&p.b, "127.0.0.3", "bob@b.test", 1);
+    wait_for_empty_queue(&p.a);
+    std::thread::sleep(Duration::from_secs(2));
+    let got_later = wait_for_messages(&p.b, "127.0.0.3", "bob@b.test", 1);
+    assert_eq!(
+        got_later.len(),
+        1,
+        "one bounce, for the verified sender; the forged one got: {}",
+        got_later.first().map_or("", |m| m.as_str())
+    );
+    assert!(got[0].contains("Action: failed"), "{}", got[0]);
+    assert!(got[0].contains("Subject: real forward"), "{}", got[0]);
+}
+
+#[test]
+fn dsns_to_one_domain_stop_at_the_hourly_limit() {
+    let mut p = verified_pair("dsn_per_domain_per_hour = 2\n");
+    p.a.admin_ok(&["alias", "add", "fwd@a.test", "nobody@b.test"], None);
+    p.b.launch();
+    p.a.launch();
+    // Four forwarded messages from a verified sender fail at B: four bounces due, two sent.
+    for i in 0..4 {
+        let v = send_mx(
+            &p.a,
+            "127.0.0.2",
+            "127.0.0.3",
+            ("bob@b.test", "fwd@a.test"),
+            &format!("Subject: flood {i}\r\n\r\nhello\r\n"),
+            &[],
+        );
+        assert_eq!(v["refused"], serde_json::json!({}), "{v}");
+    }
+    wait_for_messages(&p.b, "127.0.0.3", "bob@b.test", 2);
+    wait_for_empty_queue(&p.a);
+    std::thread::sleep(Duration::from_secs(2));
+    let got = wait_for_messages(&p.b, "127.0.0.3", "bob@b.test", 2);
+    assert_eq!(got.len(), 2, "two bounces, the rest dropped");
+    assert!(
+        p.a.log().contains("DSN limit per domain reached"),
+        "{}",
+        p.a.log()
+    );
 }

@@ -33,6 +33,7 @@ pub(super) struct RawOutbound {
     pub retry_factor: Option<u32>,
     pub expire_seconds: Option<u64>,
     pub delay_warning_seconds: Option<u64>,
+    pub dsn_per_domain_per_hour: Option<u32>,
     pub poll_interval_seconds: Option<u64>,
     pub lease_seconds: Option<u64>,
     pub connect_timeout_seconds: Option<u64>,
@@ -141,6 +142,12 @@ pub struct OutboundConfig {
     /// Send one "delayed" DSN when a message is still undelivered after this time; 0 disables it.
     /// Default: 4 h, so a sender learns the same working day that the mail is stuck.
     pub delay_warning: Duration,
+    /// At most this many DSNs (bounces, delay warnings, success reports) go to one destination
+    /// domain per hour; more are dropped and logged once per hour. Default: 100 — far more than
+    /// a domain's real senders cause, while whoever forges reverse-paths in that domain (or owns
+    /// one and asks for success reports) cannot make this server flood it. At least 1; DSNs to
+    /// this server's own users are not counted.
+    pub dsn_per_domain_per_hour: u32,
     /// How often the worker looks for due messages even without a wake-up. Default: 10 s (new
     /// messages from this node wake it at once; this covers other nodes and `tern queue retry`).
     pub poll_interval: Duration,
@@ -176,6 +183,7 @@ impl Default for OutboundConfig {
             retry_factor: 2,
             expire: Duration::from_secs(5 * 86400),
             delay_warning: Duration::from_secs(4 * 3600),
+            dsn_per_domain_per_hour: 100,
             poll_interval: Duration::from_secs(10),
             lease: Duration::from_secs(900),
             connect_timeout: Duration::from_secs(30),
@@ -284,6 +292,17 @@ pub(super) fn outbound(raw: RawOutbound, base_dir: &Path, errors: &mut Errors) -
         raw.max_connections_per_domain,
         d.max_connections_per_domain,
     );
+    let dsn_per_domain_per_hour = match raw.dsn_per_domain_per_hour {
+        Some(0) => {
+            errors.push(
+                "outbound.dsn_per_domain_per_hour",
+                "must be at least 1 (senders must learn of failures)",
+            );
+            d.dsn_per_domain_per_hour
+        }
+        Some(n) => n,
+        None => d.dsn_per_domain_per_hour,
+    };
     let retry_factor = match raw.retry_factor {
         Some(0) => {
             errors.push("outbound.retry_factor", "must be at least 1");
@@ -337,6 +356,7 @@ pub(super) fn outbound(raw: RawOutbound, base_dir: &Path, errors: &mut Errors) -
         retry_factor,
         expire,
         delay_warning,
+        dsn_per_domain_per_hour,
         poll_interval,
         lease,
         connect_timeout,

@@ -356,3 +356,24 @@ fn lmtp_off_loopback_needs_allow_remote_and_defaults_to_loopback() {
         ["listener[0].allow_remote: only LMTP listeners have this setting"]
     );
 }
+
+#[test]
+fn the_dsn_limit_per_domain_defaults_to_100_an_hour_and_must_be_at_least_1() {
+    let c = parse(EXAMPLE).unwrap_or_else(|e| panic!("example config is invalid:\n{e}"));
+    assert_eq!(c.outbound.dsn_per_domain_per_hour, 100);
+    assert_eq!(OutboundConfig::default().dsn_per_domain_per_hour, 100);
+    let with = |n: u32| {
+        format!(
+            "{}\n[outbound]\ndsn_per_domain_per_hour = {n}\n",
+            "[tls]\nself_signed = true"
+        )
+    };
+    assert_eq!(parse(&with(7)).unwrap().outbound.dsn_per_domain_per_hour, 7);
+    let lines = error_lines(&with(0));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("outbound.dsn_per_domain_per_hour: must be at least 1")),
+        "{lines:?}"
+    );
+}

@@ -9,6 +9,21 @@ use crate::auth::{AuthDecision, Authenticator, VerifyInput, strip_our_results};
 use crate::dkim::DkimSigners;
 use crate::error::DeliveryError;
 use crate::types::{Inbound, InboundKind};
+use tern_filter::{AuthResult, Authentication};
+use tern_store::SenderTrust;
+
+/// How far the verification results let us trust the reverse-path. SPF `pass` (RFC 7208 §2.6.3)
+/// authorises the client to use the MAIL FROM domain; SPF `fail`/`softfail` (§2.6.4, §2.6.5) or a
+/// DMARC `fail` (RFC 7489 §6.6.2) marks the message as probably forged, even where the other
+/// check passed (DMARC failing with SPF passing is a forged `From:` on the attacker's own
+/// envelope). Everything else (none, neutral, errors) proves nothing.
+fn sender_trust(auth: &Authentication) -> SenderTrust {
+    match (auth.spf, auth.dmarc) {
+        (AuthResult::Fail | AuthResult::SoftFail, _) | (_, AuthResult::Fail) => SenderTrust::Failed,
+        (AuthResult::Pass, _) => SenderTrust::SpfPass,
+        _ => SenderTrust::Unverified,
+    }
+}
 
 impl Pipeline {
     /// Verifies MX (and, when configured, LMTP) mail with `authenticator`.
@@ -143,6 +158,7 @@ impl Pipeline {
             ctx.trace_fields.insert_str(ctx.return_path_len, arc);
         }
         ctx.trace_fields.push_str(&verification.header);
+        ctx.sender_trust = sender_trust(&verification.summary);
         ctx.authentication = Some(verification.summary);
         Ok(())
     }

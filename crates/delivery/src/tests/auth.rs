@@ -2,7 +2,7 @@
 //! refusal and quarantine, DKIM signing of submissions, trusted relays.
 
 use tern_common::config::MailAuthConfig;
-use tern_store::SpecialUse;
+use tern_store::{SenderTrust, SpecialUse};
 
 use super::*;
 use crate::auth::tests::{Dns, authenticator, keys};
@@ -251,4 +251,68 @@ async fn mx_mail_for_an_external_alias_target_is_queued_under_an_arc_set_of_the_
         )
         .await;
     assert!(v.header.contains("arc=pass"), "{}", v.header);
+}
+
+#[tokio::test]
+async fn the_sender_trust_follows_spf_and_dmarc_and_is_queued_with_forwarded_mail() {
+    let env = env().await;
+    let forward = || InboundRecipient {
+        address: addr("fwd@example.test"),
+        accounts: Vec::new(),
+        remote: vec![addr("bob@elsewhere.example")],
+        notify: Default::default(),
+        orcpt: None,
+    };
+    // The client is 192.0.2.1; MAIL FROM and From: are example.org.
+    let cases: [(&str, Option<&str>, SenderTrust); 5] = [
+        ("v=spf1 ip4:192.0.2.1 -all", None, SenderTrust::SpfPass),
+        ("v=spf1 -all", None, SenderTrust::Failed),
+        ("v=spf1 ~all", None, SenderTrust::Failed),
+        ("v=spf1 ?all", None, SenderTrust::Unverified),
+        // SPF proves nothing and DMARC fails (no aligned DKIM or SPF pass), even at p=none.
+        ("v=spf1 ?all", Some("v=DMARC1; p=none"), SenderTrust::Failed),
+    ];
+    for (spf, dmarc, expected) in cases {
+        let pipeline = with_auth(&env, MailAuthConfig::default(), |dns| {
+            dns.spf("example.org", spf);
+            match dmarc {
+                Some(record) => dns.dmarc("example.org", record),
+                None => dns.nx("_dmarc.example.org"),
+            }
+        });
+        let delivered = pipeline
+            .deliver_verified(inbound(InboundKind::Mx, vec![forward()], MESSAGE))
+            .await
+            .unwrap();
+        assert_eq!(delivered.sender_trust, expected, "{spf} {dmarc:?}");
+        let queued = env.store.queue_list().await.unwrap();
+        let entry = queued.last().unwrap();
+        assert_eq!(entry.message.sender_trust, expected, "{spf} {dmarc:?}");
+    }
+    let delivered = env
+        .pipeline
+        .deliver_verified(inbound(
+            InboundKind::Submission {
+                account: env
+                    .directory
+                    .user(&addr("alice@example.test"))
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .id,
+            },
+            vec![forward()],
+            // A submission names its own user as the author.
+            b"From: alice@example.test\r\nSubject: hello\r\n\r\nHello.\r\n",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(delivered.sender_trust, SenderTrust::Authenticated);
+    // Not verified at all (no authenticator, as for a trusted relay): proves nothing.
+    let delivered = env
+        .pipeline
+        .deliver_verified(inbound(InboundKind::Mx, vec![forward()], MESSAGE))
+        .await
+        .unwrap();
+    assert_eq!(delivered.sender_trust, SenderTrust::Unverified);
 }

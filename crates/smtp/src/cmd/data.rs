@@ -89,8 +89,8 @@ impl SessionState {
             env_id: tx.dsn.env_id.clone(),
             ret: tx.dsn.ret,
         };
-        let outcomes = match self.ctx.pipeline.deliver(inbound).await {
-            Ok(outcomes) => outcomes,
+        let (outcomes, sender_trust) = match self.ctx.pipeline.deliver_verified(inbound).await {
+            Ok(delivered) => (delivered.outcomes, delivered.sender_trust),
             // The filter refused the message (virus, spam, scan unavailable): its reply, for
             // every recipient; the pipeline logged why.
             Err(crate::delivery::DeliveryError::Refused { code, status, text }) => {
@@ -122,7 +122,7 @@ impl SessionState {
         );
         if delivered > 0 {
             self.messages += 1;
-            self.report_success(&tx, &statuses, data, received_at);
+            self.report_success(&tx, &statuses, data, received_at, sender_trust);
         }
         if self.flavor == Flavor::Lmtp {
             return Ok(self.per_recipient(&tx, |i| {

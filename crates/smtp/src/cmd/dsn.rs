@@ -10,7 +10,7 @@ use smtp_proto::{
     MAIL_RET_FULL, MAIL_RET_HDRS, MailFrom, RCPT_NOTIFY_DELAY, RCPT_NOTIFY_FAILURE,
     RCPT_NOTIFY_NEVER, RCPT_NOTIFY_SUCCESS, RcptTo,
 };
-use tern_store::{DsnReturn, Notify};
+use tern_store::{DsnReturn, Notify, SenderTrust};
 
 use crate::delivery::RecipientStatus;
 use crate::outbound::dsn::{self as report, Dsn, DsnKind, DsnRecipient};
@@ -142,17 +142,33 @@ impl SessionState {
     /// outbound queue. The DSNs go to the reverse-path (never `<>`) on a task of their own after
     /// the commit, so the reply to the message never waits for them or fails with them. LMTP
     /// gets none: the LMTP client has our reply per recipient and reports final delivery itself.
+    /// Nor does a reverse-path that is neither authenticated nor SPF-verified (`sender_trust`).
     pub(crate) fn report_success(
         &self,
         tx: &Transaction,
         statuses: &[&RecipientStatus],
         original: Bytes,
         received_at: SystemTime,
+        sender_trust: SenderTrust,
     ) {
         let Some(sender) = tx.mail_from.as_ref().map(ToString::to_string) else {
             return;
         };
         if self.flavor == Flavor::Lmtp {
+            return;
+        }
+        if !sender_trust.may_receive_success_reports() {
+            // RFC 3461 §5.2.2: NOTIFY=SUCCESS is a request an MTA may decline. Anyone can put
+            // a victim's address in MAIL FROM on port 25; a report to an address that neither
+            // authenticated nor passed SPF would be backscatter carrying attacker-chosen text.
+            if tx.recipients.iter().any(|r| r.notify.wants_success()) {
+                tracing::info!(
+                    session = %self.session_id,
+                    from = %sender,
+                    trust = ?sender_trust,
+                    "success DSN not sent: the sender is neither authenticated nor SPF-verified"
+                );
+            }
             return;
         }
         let now = unix_seconds(SystemTime::now());
@@ -184,6 +200,7 @@ impl SessionState {
             return;
         }
         let pipeline = self.ctx.pipeline.clone();
+        let limiter = std::sync::Arc::clone(&self.ctx.dsn_limiter);
         let hostname = self.ctx.hostname.clone();
         let session_id = format!("{}-dsn", self.session_id);
         let env_id = tx.dsn.env_id.clone();
@@ -206,8 +223,9 @@ impl SessionState {
                     original: &original,
                     // §4.3: a DSN without failures returns the header whatever RET said.
                     ret: None,
+                    sender_trust,
                 };
-                if let Err(e) = report::send(&pipeline, &dsn, session_id.clone()).await {
+                if let Err(e) = report::send(&pipeline, &limiter, &dsn, session_id.clone()).await {
                     // The message itself is stored; only the report is lost.
                     tracing::warn!(session = %session_id, error = %e, "success DSN not stored");
                 }

@@ -24,7 +24,10 @@
 //! - **DSNs** (RFC 3464) go to the envelope sender through the normal delivery path (local mailbox
 //!   or this queue), never for the null sender; one "delayed" DSN per message after
 //!   `outbound.delay_warning`. Failures of several destination domains of one message produce one
-//!   DSN each.
+//!   DSN each. A queued message carries its sender's trust: failure and delay DSNs are not sent
+//!   when the sender failed SPF or DMARC (forwarded mail; backscatter), "relayed" only to an
+//!   authenticated or SPF-pass sender, the full message (RET=FULL) only to an authenticated one.
+//!   DSNs leaving this server are capped per destination domain (`dsn::DsnLimiter`).
 //! - **RFC 3461.** NOTIFY=NEVER (or a NOTIFY without FAILURE / DELAY) suppresses those DSNs. A
 //!   next hop offering DSN gets RET, ENVID, NOTIFY and ORCPT as received (§5.2.1) and reports
 //!   from then on; one without DSN makes NOTIFY=SUCCESS a "relayed" DSN (§5.2.2), sent after

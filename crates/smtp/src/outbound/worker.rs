@@ -21,7 +21,7 @@ use super::client::{
     self, Client, ClientError, Envelope, EnvelopeRecipient, Reply, SendOutcome, Timeouts,
     TlsConnectors,
 };
-use super::dsn::{self, Dsn, DsnKind, DsnRecipient};
+use super::dsn::{self, Dsn, DsnKind, DsnLimiter, DsnRecipient};
 use super::routing::{self, DnsSource, HickoryDns, Hop, HopKind, RouteError};
 use crate::delivery::Pipeline;
 
@@ -112,6 +112,8 @@ pub struct Outbound {
     wakeup: Arc<Notify>,
     global: Arc<Semaphore>,
     per_domain: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Shared with the SMTP sessions, which send success DSNs.
+    dsn_limiter: Arc<DsnLimiter>,
 }
 
 impl std::fmt::Debug for Outbound {
@@ -123,14 +125,16 @@ impl std::fmt::Debug for Outbound {
 }
 
 impl Outbound {
-    /// A worker for `pipeline`'s store (the pipeline also delivers the DSNs), resolving through
-    /// `dns`. `hostname` names this node (leases), the DSN Reporting-MTA and, unless
-    /// `config.ehlo_name` is set, the EHLO argument. Reads relay password files now.
+    /// A worker for `pipeline`'s store (the pipeline also delivers the DSNs, as far as
+    /// `dsn_limiter` allows), resolving through `dns`. `hostname` names this node (leases), the
+    /// DSN Reporting-MTA and, unless `config.ehlo_name` is set, the EHLO argument. Reads relay
+    /// password files now.
     pub fn new(
         pipeline: Pipeline,
         config: OutboundConfig,
         hostname: String,
         dns: Arc<dyn DnsSource>,
+        dsn_limiter: Arc<DsnLimiter>,
     ) -> Result<Outbound, String> {
         let mut passwords = HashMap::new();
         for relay in config.routes.values().chain(config.smarthost.as_ref()) {
@@ -154,17 +158,23 @@ impl Outbound {
             config,
             dns,
             passwords,
+            dsn_limiter,
         })
     }
 
     /// [`Outbound::new`] from the server configuration, with a resolver built from `[dns]`.
-    pub fn from_config(config: &Config, pipeline: Pipeline) -> Result<Outbound, String> {
+    pub fn from_config(
+        config: &Config,
+        pipeline: Pipeline,
+        dsn_limiter: Arc<DsnLimiter>,
+    ) -> Result<Outbound, String> {
         let resolver = tern_common::dns::shared_resolver(&config.dns).map_err(|e| e.to_string())?;
         Outbound::new(
             pipeline,
             config.outbound.clone(),
             config.hostname.clone(),
             Arc::new(HickoryDns(resolver)),
+            dsn_limiter,
         )
     }
 
@@ -581,6 +591,11 @@ impl Outbound {
                 .collect();
             let sent = if m.mail_from.is_none() || wanted.is_empty() {
                 Ok(())
+            } else if !m.sender_trust.may_receive_failure_reports() {
+                // Forwarded mail whose sender failed SPF or DMARC: the reverse-path is probably
+                // forged, and a bounce would be backscatter to whoever owns it.
+                info!(queue_id = %m.id, trust = ?m.sender_trust, "outbound: failure DSN not sent: the sender failed SPF or DMARC");
+                Ok(())
             } else {
                 let original = self.original(m, &mut bytes).await;
                 let recipients = wanted
@@ -604,7 +619,14 @@ impl Outbound {
                 });
             }
         }
-        if !relayed.is_empty() && m.mail_from.is_some() {
+        if !relayed.is_empty()
+            && m.mail_from.is_some()
+            && !m.sender_trust.may_receive_success_reports()
+        {
+            // RFC 3461 §5.2.2: a courtesy we decline for a reverse-path nobody proved, which
+            // would otherwise get reports of mail it never sent.
+            info!(queue_id = %m.id, trust = ?m.sender_trust, "outbound: \"relayed\" DSN not sent: the sender is neither authenticated nor SPF-verified");
+        } else if !relayed.is_empty() && m.mail_from.is_some() {
             // RFC 3461 §5.2.2: NOTIFY=SUCCESS and a next hop without DSN: "relayed" is the last
             // word. The recipients are delivered whatever happens to this report.
             let original = self.original(m, &mut bytes).await;
@@ -618,6 +640,8 @@ impl Outbound {
             && warn_after > 0
             && !m.delay_notified
             && m.mail_from.is_some()
+            // As for failures: no backscatter to a reverse-path that failed SPF or DMARC.
+            && m.sender_trust.may_receive_failure_reports()
             && now - m.created_at >= warn_after
         {
             let recipients: Vec<DsnRecipient> = delayed
@@ -683,8 +707,15 @@ impl Outbound {
             recipients,
             original,
             ret: m.ret,
+            sender_trust: m.sender_trust,
         };
-        dsn::send(&self.pipeline, &dsn, format!("dsn-{}", m.id)).await
+        dsn::send(
+            &self.pipeline,
+            &self.dsn_limiter,
+            &dsn,
+            format!("dsn-{}", m.id),
+        )
+        .await
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use mail_parser::{MessageParser, MimeHeaders, PartType};
 use tern_common::config::OutboundConfig;
 use tern_directory::Account;
-use tern_store::{DsnReturn, Notify};
+use tern_store::{DsnReturn, Notify, SenderTrust};
 
 use super::outbound::LoopbackDns;
 use super::peer::{Peer, Script};
@@ -209,14 +209,18 @@ async fn no_success_dsn_without_notify_success_or_for_the_null_sender() {
 #[tokio::test]
 async fn an_alias_with_several_targets_reports_expanded_and_asks_its_remote_target_nothing() {
     let h = harness().await;
-    let mut c = h.mx().await;
-    c.ehlo().await;
-    c.cmd("MAIL FROM:<bob@example.test>", "250").await;
+    // Submitted by alice (authenticated): she gets her copy through the alias, and the report.
+    let mut c = submission(&h).await;
+    c.cmd("MAIL FROM:<alice@example.test>", "250").await;
     c.cmd("RCPT TO:<mixed@example.test> NOTIFY=SUCCESS", "250")
         .await;
     data(&mut c, "to-mixed").await;
-    let inbox = wait_for(&h, &h.bob, 1).await;
-    let status = status_part(&inbox[0]);
+    let inbox = wait_for(&h, &h.alice, 2).await;
+    let report = inbox
+        .iter()
+        .find(|m| m.contains("multipart/report"))
+        .expect("an expanded DSN");
+    let status = status_part(report);
     assert!(
         status.contains("Final-Recipient: rfc822; mixed@example.test"),
         "{status}"
@@ -228,6 +232,29 @@ async fn an_alias_with_several_targets_reports_expanded_and_asks_its_remote_targ
     assert_eq!(r.address, "ext@remote.test");
     assert_eq!(r.notify, Notify(Notify::NEVER));
     assert_eq!(r.orcpt.as_deref(), Some("rfc822;mixed@example.test"));
+}
+
+#[tokio::test]
+async fn notify_success_on_port_25_from_an_unverified_sender_gets_no_report() {
+    // The reflection attack: anyone on port 25 names a victim as MAIL FROM and asks for
+    // NOTIFY=SUCCESS with a message of their own writing. Here nothing verifies the sender (no
+    // SPF pass), so neither "delivered" nor "expanded" is sent (RFC 3461 §5.2.2).
+    let h = harness().await;
+    let mut c = h.mx().await;
+    c.ehlo().await;
+    c.cmd("MAIL FROM:<bob@example.test>", "250").await;
+    c.cmd("RCPT TO:<alice@example.test> NOTIFY=SUCCESS", "250")
+        .await;
+    c.cmd("RCPT TO:<team@example.test> NOTIFY=SUCCESS", "250")
+        .await;
+    c.cmd("DATA", "354").await;
+    c.write(b"Buy cheap pills at http://spam.example/\r\n")
+        .await;
+    c.cmd(".", "250 2.0.0").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let bob = h.inbox(&h.bob).await;
+    assert_eq!(bob.len(), 1, "only bob's copy through team@: {bob:?}");
+    assert!(!bob[0].contains("multipart/report"), "{}", bob[0]);
 }
 
 #[tokio::test]
@@ -275,6 +302,7 @@ async fn run_queue(h: &Harness, peer: &Peer) {
         config,
         "mx.example.test".into(),
         Arc::new(LoopbackDns),
+        Arc::clone(&h.ctx.dsn_limiter),
     )
     .unwrap();
     Arc::new(out).run_once().await;
@@ -330,6 +358,74 @@ async fn a_next_hop_without_dsn_makes_notify_success_a_relayed_dsn() {
         status.contains("Remote-MTA: dns; mx.remote.test"),
         "{status}"
     );
+}
+
+/// Queues a message from bob@example.test to `friend@remote.test`, as forwarded mail from port 25
+/// would be, with the given sender trust and RET=FULL.
+async fn queue_forwarded(h: &Harness, trust: SenderTrust, notify: Notify) {
+    let body = message("forwarded");
+    h.store
+        .deliver(tern_store::Delivery {
+            bytes: bytes::Bytes::from(body.into_bytes()),
+            internal_date: 1,
+            meta: Default::default(),
+            targets: vec![],
+            queue: Some(tern_store::NewQueued {
+                mail_from: Some("bob@example.test".into()),
+                ret: Some(DsnReturn::Full),
+                sender_trust: trust,
+                recipients: vec![tern_store::NewQueuedRecipient {
+                    address: "friend@remote.test".into(),
+                    orcpt: Some("rfc822;outside@example.test".into()),
+                    notify,
+                }],
+                next_attempt: 0,
+                expires_at: i64::MAX,
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn forwarded_mail_whose_sender_failed_spf_or_dmarc_is_not_bounced() {
+    let h = harness().await;
+    let peer = Peer::start(Script {
+        rcpt: |_| "550 5.1.1 no such user here",
+        ..Script::default()
+    })
+    .await;
+    queue_forwarded(&h, SenderTrust::Failed, Notify::default()).await;
+    run_queue(&h, &peer).await;
+    assert!(h.store.queue_list().await.unwrap().is_empty(), "settled");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(h.inbox(&h.bob).await.is_empty(), "no backscatter");
+
+    // An unverified sender (SPF none) still learns of the failure, with the header block only
+    // although it asked for RET=FULL.
+    queue_forwarded(&h, SenderTrust::Unverified, Notify::default()).await;
+    run_queue(&h, &peer).await;
+    let inbox = wait_for(&h, &h.bob, 1).await;
+    assert!(status_part(&inbox[0]).contains("Action: failed"));
+    assert!(inbox[0].contains("text/rfc822-headers"), "{}", inbox[0]);
+    assert!(!inbox[0].contains("Hello forwarded."), "{}", inbox[0]);
+}
+
+#[tokio::test]
+async fn no_relayed_dsn_for_forwarded_mail_from_an_unverified_sender() {
+    let h = harness().await;
+    let peer = Peer::start(Script::default()).await;
+    queue_forwarded(&h, SenderTrust::Unverified, Notify(Notify::SUCCESS)).await;
+    run_queue(&h, &peer).await;
+    assert_eq!(peer.accepted().len(), 1, "delivered");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(h.inbox(&h.bob).await.is_empty(), "no relayed DSN");
+    // With SPF pass the report is sent.
+    queue_forwarded(&h, SenderTrust::SpfPass, Notify(Notify::SUCCESS)).await;
+    run_queue(&h, &peer).await;
+    let inbox = wait_for(&h, &h.bob, 1).await;
+    assert!(status_part(&inbox[0]).contains("Action: relayed"));
 }
 
 #[tokio::test]

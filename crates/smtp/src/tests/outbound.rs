@@ -44,6 +44,7 @@ fn outbound(h: &Harness, config: OutboundConfig, dns: Arc<dyn DnsSource>) -> Arc
             config,
             "mx.example.test".into(),
             dns,
+            Arc::clone(&h.ctx.dsn_limiter),
         )
         .unwrap(),
     )

@@ -13,7 +13,7 @@ use crate::blob::BlobId;
 use crate::error::{Result, StoreError};
 use crate::queue::*;
 
-const MESSAGE_COLUMNS: &str = "id, blob_hash, skip, size, mail_from, env_id, ret, smtputf8, eight_bit, created_at, delay_notified";
+const MESSAGE_COLUMNS: &str = "id, blob_hash, skip, size, mail_from, env_id, ret, smtputf8, eight_bit, created_at, delay_notified, sender_trust";
 const RECIPIENT_COLUMNS: &str = "id, message_id, address, domain, orcpt, notify, status, attempts, last_error, next_attempt, expires_at, lease_owner, lease_until";
 
 fn message_from(r: &Row<'_>) -> rusqlite::Result<QueuedMessage> {
@@ -33,6 +33,7 @@ fn message_from(r: &Row<'_>) -> rusqlite::Result<QueuedMessage> {
         eight_bit: r.get(8)?,
         created_at: r.get(9)?,
         delay_notified: r.get(10)?,
+        sender_trust: trust_from_code(r.get(11)?),
     })
 }
 
@@ -75,6 +76,26 @@ fn ret_from_code(code: i64) -> Option<DsnReturn> {
     }
 }
 
+/// The `sender_trust` column: 0 unverified (the default of rows from before it existed), 1 failed,
+/// 2 SPF pass, 3 authenticated.
+fn trust_code(trust: SenderTrust) -> i64 {
+    match trust {
+        SenderTrust::Unverified => 0,
+        SenderTrust::Failed => 1,
+        SenderTrust::SpfPass => 2,
+        SenderTrust::Authenticated => 3,
+    }
+}
+
+fn trust_from_code(code: i64) -> SenderTrust {
+    match code {
+        1 => SenderTrust::Failed,
+        2 => SenderTrust::SpfPass,
+        3 => SenderTrust::Authenticated,
+        _ => SenderTrust::Unverified,
+    }
+}
+
 /// The domain part of an address, lowercased (the routing key).
 fn domain_of(address: &str) -> String {
     address
@@ -102,8 +123,8 @@ pub(crate) fn enqueue(
     })?;
     c.prepare_cached(
         "INSERT INTO queue_messages (blob_hash, skip, size, mail_from, env_id, ret, smtputf8,
-                                     eight_bit, created_at, delay_notified)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0)",
+                                     eight_bit, created_at, delay_notified, sender_trust)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?10)",
     )
     .db()?
     .execute(params![
@@ -116,6 +137,7 @@ pub(crate) fn enqueue(
         q.smtputf8,
         q.eight_bit,
         now,
+        trust_code(q.sender_trust),
     ])
     .db()?;
     let id = QueueId(c.last_insert_rowid());

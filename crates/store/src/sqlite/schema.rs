@@ -212,6 +212,12 @@ CREATE TABLE released_files (
     hash TEXT PRIMARY KEY
 ) WITHOUT ROWID;
 "#,
+    // N: how far the reverse-path of a queued message is trusted (`SenderTrust`: 0 unverified,
+    // 1 SPF/DMARC failed, 2 SPF pass, 3 authenticated), which decides the DSNs it may get.
+    // Rows so far are unverified: they keep their failure DSNs, headers only.
+    r#"
+ALTER TABLE queue_messages ADD COLUMN sender_trust INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// Opens the single write connection: WAL, `synchronous=FULL`, foreign keys, busy timeout.

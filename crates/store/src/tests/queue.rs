@@ -3,7 +3,7 @@
 use super::*;
 use crate::{
     AttemptOutcome, BlobId, Delivery, DsnReturn, NewQueued, NewQueuedRecipient, Notify,
-    QueueStatus, StoreError,
+    QueueStatus, SenderTrust, StoreError,
 };
 
 const RETURN_PATH: &[u8] = b"Return-Path: <a@example.test>\r\n";
@@ -310,6 +310,53 @@ async fn dsn_parameters_round_trip_with_ret_not_given_kept_apart() {
         assert_eq!(r.notify, Notify(Notify::SUCCESS | Notify::DELAY));
         assert_eq!(r.orcpt.as_deref(), Some("rfc822;X@Remote.test"));
     }
+}
+
+#[tokio::test]
+async fn the_sender_trust_of_a_queued_message_round_trips() {
+    let (store, _dir) = store().await;
+    for trust in [
+        SenderTrust::Unverified,
+        SenderTrust::Failed,
+        SenderTrust::SpfPass,
+        SenderTrust::Authenticated,
+    ] {
+        let mut q = queued(&["x@remote.test"], 100);
+        q.sender_trust = trust;
+        store
+            .deliver(Delivery {
+                bytes: Bytes::from(message(b"Subject: x\r\n\r\n")),
+                internal_date: 1,
+                meta: MessageMeta::default(),
+                targets: vec![],
+                queue: Some(q),
+            })
+            .await
+            .expect("enqueue");
+        let entry = store
+            .queue_list()
+            .await
+            .expect("list")
+            .pop()
+            .expect("entry");
+        assert_eq!(entry.message.sender_trust, trust);
+    }
+}
+
+#[test]
+fn only_a_proven_sender_gets_success_reports_and_only_an_authenticated_one_its_content() {
+    use SenderTrust::*;
+    let rules = |t: SenderTrust| {
+        (
+            t.may_receive_success_reports(),
+            t.may_receive_failure_reports(),
+            t.may_receive_content(),
+        )
+    };
+    assert_eq!(rules(Unverified), (false, true, false));
+    assert_eq!(rules(Failed), (false, false, false));
+    assert_eq!(rules(SpfPass), (true, true, false));
+    assert_eq!(rules(Authenticated), (true, true, true));
 }
 
 #[test]

@@ -1,7 +1,14 @@
 //! Delivery status notifications (RFC 3464) built with mail-builder: a `multipart/report`
 //! (RFC 6522) with a human-readable part, a `message/delivery-status` part with one block per
-//! recipient, and the original message's header (`text/rfc822-headers`) or, for RET=FULL, the whole
-//! message (`message/rfc822`).
+//! recipient, and the original message's header block (`text/rfc822-headers`, see [`returned`])
+//! or, for RET=FULL from an authenticated sender, the whole message (`message/rfc822`). What a
+//! reverse-path may receive depends on how far it is trusted ([`SenderTrust`]); how many DSNs one
+//! domain receives is capped ([`DsnLimiter`]).
+
+mod limit;
+mod returned;
+
+pub use limit::DsnLimiter;
 
 use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr};
@@ -15,8 +22,10 @@ use mail_builder::headers::raw::Raw;
 use mail_builder::mime::{BodyPart, MimePart};
 use tern_common::Address;
 use tern_directory::Recipient;
-use tern_store::{DsnReturn, Notify};
-use tracing::{info, warn};
+use tern_store::{DsnReturn, Notify, SenderTrust};
+use tracing::{debug, info, warn};
+
+use self::limit::Admission;
 
 use crate::delivery::{
     Inbound, InboundKind, InboundRecipient, Pipeline, RecipientStatus, Trace, TraceProtocol,
@@ -128,14 +137,9 @@ pub struct Dsn<'a> {
     /// RFC 3461 §4.3 RET of the original: the whole original with a failure (FULL), else its
     /// header.
     pub ret: Option<DsnReturn>,
-}
-
-/// The header section of a message (up to and including the empty line, or all of it).
-fn header_section(message: &[u8]) -> &[u8] {
-    match message.windows(4).position(|w| w == b"\r\n\r\n") {
-        Some(p) => &message[..p + 2],
-        None => message,
-    }
+    /// How far the original's reverse-path (`to`) is trusted: only an authenticated sender gets
+    /// more than the header block back.
+    pub sender_trust: SenderTrust,
 }
 
 fn date(ts: i64) -> String {
@@ -216,11 +220,15 @@ pub fn build(dsn: &Dsn<'_>, message_id_host: &str) -> Vec<u8> {
         }
     }
 
-    let headers = header_section(dsn.original);
+    let headers = returned::header_block(dsn.original);
     let eight_bit = |b: &[u8]| if b.is_ascii() { "7bit" } else { "8bit" };
     // RFC 3461 §4.3: RET=FULL returns the message with a failure; a DSN reporting no failure
-    // returns the header only.
-    let full = dsn.ret == Some(DsnReturn::Full) && dsn.kind == DsnKind::Failed;
+    // returns the header only. And only to our own authenticated users: anyone else could
+    // write a message for a forged or third-party reverse-path and have us deliver it there,
+    // DKIM-signed, inside a report.
+    let full = dsn.ret == Some(DsnReturn::Full)
+        && dsn.kind == DsnKind::Failed
+        && dsn.sender_trust.may_receive_content();
     let original = match full {
         true => MimePart::new(
             ContentType::new("message/rfc822"),
@@ -266,11 +274,13 @@ pub fn build(dsn: &Dsn<'_>, message_id_host: &str) -> Vec<u8> {
 }
 
 /// Delivers a DSN to `dsn.to` (the original's reverse-path) through the pipeline as mail from
-/// `<>` (RFC 5321 §4.5.5): into the sender's mailbox here, or onto the outbound queue. `Ok` also when there is nobody to tell (the sender's address is ours but
-/// gone, or the DSN was refused for good); `Err` when it was not stored and should be tried
-/// again.
+/// `<>` (RFC 5321 §4.5.5): into the sender's mailbox here, or onto the outbound queue, as far as
+/// `limiter` allows for the destination domain. `Ok` also when there is nobody to tell (the
+/// sender's address is ours but gone, or the DSN was refused for good) and when the limit
+/// dropped it; `Err` when it was not stored and should be tried again.
 pub(crate) async fn send(
     pipeline: &Pipeline,
+    limiter: &DsnLimiter,
     dsn: &Dsn<'_>,
     session_id: String,
 ) -> Result<(), String> {
@@ -292,6 +302,22 @@ pub(crate) async fn send(
             return Ok(());
         }
     };
+    // DSNs to our own users stay here: the cap is for mail that leaves, where a flood of reports
+    // would land on a third party.
+    if !remote.is_empty() {
+        let domain = address.domain().to_string();
+        match limiter.admit(&domain) {
+            Admission::Send => {}
+            Admission::Drop { first: true } => {
+                warn!(session = %session_id, domain, kind = ?dsn.kind, "DSN limit per domain reached; DSNs to this domain are dropped for the rest of the hour");
+                return Ok(());
+            }
+            Admission::Drop { first: false } => {
+                debug!(session = %session_id, to = sender, kind = ?dsn.kind, "DSN dropped: limit per domain reached");
+                return Ok(());
+            }
+        }
+    }
     let hostname = pipeline.hostname().to_owned();
     let bytes = build(dsn, &hostname);
     let inbound = Inbound {
@@ -343,6 +369,15 @@ mod tests {
 Subject: lunch?\r\nMessage-ID: <m1@a.test>\r\n\r\nsecret body\r\n";
 
     fn dsn(kind: DsnKind, ret: Option<DsnReturn>) -> Vec<u8> {
+        dsn_to(kind, ret, SenderTrust::Authenticated, ORIGINAL)
+    }
+
+    fn dsn_to(
+        kind: DsnKind,
+        ret: Option<DsnReturn>,
+        sender_trust: SenderTrust,
+        original: &[u8],
+    ) -> Vec<u8> {
         build(
             &Dsn {
                 kind,
@@ -360,8 +395,9 @@ Subject: lunch?\r\nMessage-ID: <m1@a.test>\r\n\r\nsecret body\r\n";
                     last_attempt: 1_700_000_100,
                     retry_until: (kind == DsnKind::Delayed).then_some(1_700_400_000),
                 }],
-                original: ORIGINAL,
+                original,
                 ret,
+                sender_trust,
             },
             "mx.a.test",
         )
@@ -441,6 +477,39 @@ Subject: lunch?\r\nMessage-ID: <m1@a.test>\r\n\r\nsecret body\r\n";
         let bytes = dsn(DsnKind::Failed, Some(DsnReturn::Full));
         let m = MessageParser::default().parse(&bytes[..]).unwrap();
         assert!(text(&m.parts[3]).contains("secret body"));
+    }
+
+    #[test]
+    fn ret_full_from_a_sender_who_did_not_authenticate_returns_the_header_block_only() {
+        for trust in [
+            SenderTrust::SpfPass,
+            SenderTrust::Unverified,
+            SenderTrust::Failed,
+        ] {
+            let bytes = dsn_to(DsnKind::Failed, Some(DsnReturn::Full), trust, ORIGINAL);
+            let m = MessageParser::default().parse(&bytes[..]).unwrap();
+            let returned = &m.parts[3];
+            assert_eq!(
+                returned.content_type().unwrap().subtype(),
+                Some("rfc822-headers"),
+                "{trust:?}"
+            );
+            assert!(text(returned).contains("Subject: lunch?"), "{trust:?}");
+            assert!(!text(returned).contains("secret body"), "{trust:?}");
+        }
+    }
+
+    #[test]
+    fn a_message_without_an_empty_line_returns_its_field_lines_and_not_its_text() {
+        let original = b"Subject: you won\r\nDear victim, send your bank details to\r\n\
+X-Contact: scam@evil.test\r\nregards\r\n";
+        let bytes = dsn_to(DsnKind::Delivered, None, SenderTrust::SpfPass, original);
+        let m = MessageParser::default().parse(&bytes[..]).unwrap();
+        let returned = text(&m.parts[3]);
+        assert!(returned.contains("Subject: you won"), "{returned}");
+        for payload in ["Dear victim", "X-Contact", "regards"] {
+            assert!(!returned.contains(payload), "{payload} in {returned}");
+        }
     }
 
     #[test]
