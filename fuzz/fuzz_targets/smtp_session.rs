@@ -21,7 +21,7 @@ use tern_common::config::{FilterConfig, Protocol, TlsMode};
 use tern_delivery::Pipeline;
 use tern_filter::Filter;
 use tern_fuzz::{Fixture, HOSTNAME, Input, Step, World, converse, runtime, tls};
-use tern_smtp::{SessionInfo, SmtpContext, serve_stream};
+use tern_smtp::{SessionInfo, SmtpContext, Spool, serve_stream};
 use tokio_util::sync::CancellationToken;
 
 static FIXTURE: Mutex<Fixture<SmtpContext>> = Mutex::new(Fixture::new());
@@ -88,7 +88,8 @@ fn context(world: &World) -> SmtpContext {
         HOSTNAME.to_owned(),
     )
     .with_filter(filter);
-    let mut ctx = SmtpContext::new(pipeline, world.directory.clone(), HOSTNAME);
+    let spool = Spool::open(world.scratch().join("spool")).expect("spool directory");
+    let mut ctx = SmtpContext::new(pipeline, world.directory.clone(), HOSTNAME, spool);
     ctx.tls = Some(tls());
     ctx.allow_plaintext_on_loopback = true;
     ctx.max_message_size = 4096;

@@ -135,10 +135,15 @@ pub struct World {
     pub directory: Directory,
     pub user: Account,
     pub other: Account,
-    _dir: TempDir,
+    dir: TempDir,
 }
 
 impl World {
+    /// The world's scratch directory (its store lives there).
+    pub fn scratch(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
     /// A fresh world: domain, both users (with their default mailboxes), an alias, [`MESSAGES`]
     /// in the user's INBOX (the second one `\Seen`), and a mailbox of the user's own.
     pub async fn new() -> World {
@@ -197,7 +202,7 @@ impl World {
             directory,
             user,
             other,
-            _dir: dir,
+            dir,
         }
     }
 }

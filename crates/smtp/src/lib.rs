@@ -26,7 +26,12 @@
 //!   close idle sessions with `421 4.4.2`. The command timeout is for a whole command line,
 //!   not for each read, so a client trickling octets (slowloris) is closed like an idle one;
 //!   a client that stops reading its replies is dropped when a write makes no progress for
-//!   as long.
+//!   as long. A whole message has a deadline besides (`data_deadline_*`: DATA from `354` to
+//!   the final dot, BDAT from the first chunk to the last), after which it gets `421 4.4.2`.
+//! - **Message text does not pile up in memory** (`body`): past a threshold (256 KiB) it goes
+//!   to an unlinked file in `<data_dir>/spool/`, and whole messages come back into memory
+//!   for delivery only under one budget shared by all sessions; small messages never touch
+//!   the disk.
 //! - **Recipients are checked at RCPT** against the directory: unknown local user
 //!   `550 5.1.1`; a domain not ours from an unauthenticated client `554 5.7.1` (relay denied).
 //!   The domain is always what follows the last `@` of the path smtp-proto returns (source
@@ -62,6 +67,7 @@
 //!   AUTH lines or SASL data.
 #![forbid(unsafe_code)]
 
+mod body;
 mod cmd;
 mod error;
 mod message;
@@ -75,13 +81,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tern_common::config::{Config, Protocol, TlsMode};
+use tern_common::config::{Config, Limits, Protocol, TlsMode};
 use tern_common::listener::{Connection, Service};
 use tern_directory::Directory;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::body::{MemoryBudget, Spool, Spooling};
 use crate::delivery::Pipeline;
 use crate::session::Session;
 use crate::state::{Flavor, SessionState};
@@ -119,6 +126,15 @@ pub struct SmtpContext {
     pub command_timeout: Duration,
     /// Wait for the next piece of message text (RFC 5321 §4.5.3.2.6: 3 minutes).
     pub data_timeout: Duration,
+    /// A whole message (DATA from `354` to the final dot, BDAT from the first chunk to the
+    /// last, and any wait for memory budget after it) must arrive within this much time…
+    pub data_deadline_base: Duration,
+    /// …plus one second per this many octets of `max_message_size`. Default: 30 s + 1 s per
+    /// 100 KiB (9 min for 50 MiB), so a slow link still gets a message of any size through
+    /// while a client trickling text cannot keep a session past that.
+    pub data_deadline_rate: u64,
+    /// Spool directory, threshold and memory budget for message text.
+    pub spooling: Spooling,
     /// Limit for a TLS handshake (STARTTLS and implicit TLS).
     pub tls_handshake_timeout: Duration,
     /// Error replies before the session is closed.
@@ -132,18 +148,28 @@ pub struct SmtpContext {
 
 impl SmtpContext {
     /// A context with defaults: no TLS, 50 MiB messages, 100 recipients, no plaintext AUTH
-    /// on loopback, 5-minute command and 3-minute data timeouts, 30-second handshakes.
-    pub fn new(pipeline: Pipeline, directory: Directory, hostname: impl Into<String>) -> Self {
+    /// on loopback, 5-minute command and 3-minute data timeouts, 30-second handshakes, and
+    /// message text beyond 256 KiB in `spool` under a 256 MiB memory budget.
+    pub fn new(
+        pipeline: Pipeline,
+        directory: Directory,
+        hostname: impl Into<String>,
+        spool: Spool,
+    ) -> Self {
+        let max_message_size = 50 * 1024 * 1024;
         SmtpContext {
             pipeline,
             directory,
             tls: None,
             hostname: hostname.into(),
-            max_message_size: 50 * 1024 * 1024,
+            max_message_size,
             max_recipients: 100,
             allow_plaintext_on_loopback: false,
             command_timeout: Duration::from_secs(300),
             data_timeout: Duration::from_secs(180),
+            data_deadline_base: Duration::from_secs(30),
+            data_deadline_rate: 100 * 1024,
+            spooling: Spooling::new(spool, Limits::default_message_memory(max_message_size)),
             tls_handshake_timeout: Duration::from_secs(30),
             max_errors: DEFAULT_MAX_ERRORS,
             max_auth_failures: DEFAULT_MAX_AUTH_FAILURES,
@@ -154,17 +180,20 @@ impl SmtpContext {
     }
 
     /// A context from the server configuration: hostname, `limits` (message size,
-    /// recipients, handshake timeout; the idle timeout caps the command and data timeouts),
-    /// `auth.allow_plaintext_on_loopback` and `outbound.dsn_per_domain_per_hour`.
+    /// recipients, handshake timeout, message memory; the idle timeout caps the command and
+    /// data timeouts), `auth.allow_plaintext_on_loopback`, `outbound.dsn_per_domain_per_hour`,
+    /// and the spool directory `<data_dir>/spool` (created, and emptied of what an earlier run
+    /// left there).
     pub fn from_config(
         config: &Config,
         pipeline: Pipeline,
         directory: Directory,
         tls: Option<TlsAcceptor>,
-    ) -> Self {
-        let base = SmtpContext::new(pipeline, directory, config.hostname.clone());
+    ) -> std::io::Result<Self> {
+        let spool = Spool::open(config.data_dir.join("spool"))?;
+        let base = SmtpContext::new(pipeline, directory, config.hostname.clone(), spool);
         let limits = &config.limits;
-        SmtpContext {
+        Ok(SmtpContext {
             tls,
             max_message_size: limits.max_message_size,
             max_recipients: limits.max_recipients,
@@ -175,8 +204,21 @@ impl SmtpContext {
             dsn_limiter: Arc::new(outbound::dsn::DsnLimiter::new(
                 config.outbound.dsn_per_domain_per_hour,
             )),
+            spooling: Spooling {
+                budget: MemoryBudget::new(limits.message_memory),
+                ..base.spooling.clone()
+            },
             ..base
-        }
+        })
+    }
+
+    /// The deadline of a message transaction that starts now.
+    pub(crate) fn message_deadline(&self) -> std::time::Instant {
+        body::deadline(
+            self.data_deadline_base,
+            self.data_deadline_rate,
+            self.max_message_size,
+        )
     }
 }
 
@@ -187,6 +229,7 @@ impl std::fmt::Debug for SmtpContext {
             .field("tls", &self.tls.is_some())
             .field("max_message_size", &self.max_message_size)
             .field("max_recipients", &self.max_recipients)
+            .field("spooling", &self.spooling)
             .field(
                 "allow_plaintext_on_loopback",
                 &self.allow_plaintext_on_loopback,

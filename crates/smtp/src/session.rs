@@ -7,12 +7,13 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use smtp_proto::Request;
-use smtp_proto::request::receiver::{BdatReceiver, DummyDataReceiver};
+use smtp_proto::request::receiver::DummyDataReceiver;
 use tern_common::listener::accept_tls;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::SmtpContext;
+use crate::body::{Body, BodyError};
 use crate::cmd::{ChunkPlan, Outcome};
 use crate::error::{SessionError, parse_error_reply};
 use crate::message::DataText;
@@ -47,13 +48,17 @@ enum Input {
     /// DATA text up to `<CRLF>.<CRLF>`, dot-unstuffed into `body`.
     Data {
         receiver: DataText,
-        body: Vec<u8>,
+        body: Body,
     },
-    /// DATA text of a message that exceeded the size limit, read and dropped.
-    DataDiscard(DataText),
-    /// A BDAT chunk appended to the transaction's message.
+    /// DATA text of a message that will not be delivered (over the size limit, or its text
+    /// could not be kept), read and dropped before `replies` are sent.
+    DataDiscard {
+        receiver: DataText,
+        replies: Vec<Reply>,
+    },
+    /// A BDAT chunk of `size` octets appended to the transaction's message; `left` to come.
     Chunk {
-        receiver: BdatReceiver,
+        left: usize,
         size: usize,
         last: bool,
     },
@@ -69,7 +74,7 @@ impl Input {
         matches!(
             self,
             Input::Data { .. }
-                | Input::DataDiscard(_)
+                | Input::DataDiscard { .. }
                 | Input::Chunk { .. }
                 | Input::ChunkDiscard { .. }
         )
@@ -192,7 +197,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     /// Reads more input. `Some(reason)` ends the session (after a final reply, if any).
     async fn read(&mut self) -> Result<Option<&'static str>, SessionError> {
-        let (timeout, chunk) = if self.input.is_message() {
+        let (mut timeout, chunk) = if self.input.is_message() {
             (self.state.ctx.data_timeout, DATA_READ_CHUNK)
         } else {
             // RFC 5321 §4.5.3.2.7: the timeout is for the next command, not for each read.
@@ -205,6 +210,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 READ_CHUNK,
             )
         };
+        // A message as a whole has a deadline besides (DATA from 354 to the final dot, BDAT from
+        // the first chunk to the last), checked before every read: a client sending steadily
+        // never hits the idle timeout, and a read that finds data never times out.
+        let in_message =
+            self.input.is_message() || self.state.tx.as_ref().is_some_and(|tx| tx.chunks.is_some());
+        let mut by_deadline = false;
+        if in_message {
+            let left = self
+                .state
+                .message_deadline
+                .saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(Some(self.message_deadline_passed()));
+            }
+            if left < timeout {
+                timeout = left;
+                by_deadline = true;
+            }
+        }
         self.rbuf.reserve(chunk);
         let read = tokio::select! {
             biased;
@@ -217,6 +241,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             read = tokio::time::timeout(timeout, self.stream.read_buf(&mut self.rbuf)) => read,
         };
         match read {
+            Err(_) if by_deadline => Ok(Some(self.message_deadline_passed())),
             // RFC 5321 §4.5.3.2.7: the server closes an idle connection with 421.
             Err(_) => {
                 self.wbuf.extend_from_slice(
@@ -233,6 +258,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             Ok(Ok(_)) => Ok(None),
             Ok(Err(e)) => Err(e.into()),
         }
+    }
+
+    /// The message took longer than its deadline: `421 4.4.2` and the session ends (RFC 5321
+    /// §3.8: 421 is the reply that closes the connection).
+    fn message_deadline_passed(&mut self) -> &'static str {
+        tracing::info!(session = %self.state.session_id, "message not complete by its deadline; closing");
+        self.wbuf.extend_from_slice(
+            Reply::new(
+                421,
+                [4, 4, 2],
+                "Message not received in time, closing connection",
+            )
+            .bytes(),
+        );
+        "message deadline"
     }
 
     async fn flush(&mut self) -> Result<(), SessionError> {
@@ -280,12 +320,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             Input::SaslResponse => self.command_line(true).await,
             Input::SkipLine => Ok(self.skip_line()),
             Input::Data { receiver, body } => self.data(receiver, body).await,
-            Input::DataDiscard(receiver) => Ok(self.data_discard(receiver)),
-            Input::Chunk {
-                receiver,
-                size,
-                last,
-            } => self.chunk(receiver, size, last).await,
+            Input::DataDiscard { receiver, replies } => Ok(self.data_discard(receiver, replies)),
+            Input::Chunk { left, size, last } => self.chunk(left, size, last).await,
             Input::ChunkDiscard { receiver, replies } => Ok(self.chunk_discard(receiver, replies)),
         }
     }
@@ -372,14 +408,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             Outcome::Data(reply) => {
                 self.input = Input::Data {
                     receiver: DataText::new(),
-                    body: Vec::new(),
+                    body: Body::default(),
                 };
                 self.push_all(std::slice::from_ref(&reply))
             }
             Outcome::Chunk { size, last, plan } => {
                 self.input = match plan {
                     ChunkPlan::Keep => Input::Chunk {
-                        receiver: BdatReceiver::new(size, last),
+                        left: size,
                         size,
                         last,
                     },
@@ -420,27 +456,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
     }
 
-    async fn data(
-        &mut self,
-        mut receiver: DataText,
-        mut body: Vec<u8>,
-    ) -> Result<Step, SessionError> {
+    async fn data(&mut self, mut receiver: DataText, mut body: Body) -> Result<Step, SessionError> {
+        let ctx = Arc::clone(&self.state.ctx);
+        // Un-stuffing never adds text, except a withheld CR given back: one octet more.
+        if let Err(e) = body.make_room(self.rbuf.len() + 1, &ctx.spooling).await {
+            return Ok(self.data_failed(receiver, &e));
+        }
         let mut bytes = self.rbuf.iter();
-        let done = receiver.ingest(&mut bytes, &mut body);
+        let done = receiver.ingest(&mut bytes, body.text());
         let consumed = self.rbuf.len() - bytes.len();
         self.rbuf.advance(consumed);
-        let too_big = body.len() as u64 > self.state.ctx.max_message_size;
-        if too_big {
+        if body.len() > ctx.max_message_size {
             // Stop keeping the text; the rest is read and dropped (RFC 1870 §6.3).
-            let discard = receiver;
             drop(body);
-            if done {
-                return Ok(self.message_too_big());
-            }
-            self.input = Input::DataDiscard(discard);
-            return Ok(Step::Progress);
+            let replies = self.state.reply_for_message(r::message_too_big());
+            return Ok(self.discard_data(receiver, done, replies));
         }
         if !done {
+            if let Err(e) = body.settle(&ctx.spooling).await {
+                return Ok(self.data_failed(receiver, &e));
+            }
             self.input = Input::Data { receiver, body };
             return Ok(Step::NeedInput);
         }
@@ -448,58 +483,92 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         Ok(self.push_all(&replies))
     }
 
-    fn data_discard(&mut self, mut receiver: DataText) -> Step {
+    /// The text of the message arriving cannot be kept (spool I/O): the rest is read and
+    /// dropped, then `451 4.3.0`.
+    fn data_failed(&mut self, receiver: DataText, e: &BodyError) -> Step {
+        tracing::error!(session = %self.state.session_id, error = %e, "message text could not be kept");
+        let replies = self.state.reply_for_message(r::temporary());
+        self.discard_data(receiver, false, replies)
+    }
+
+    /// Drops the rest of the DATA text (if `done` is false, it has not all come yet), then
+    /// sends `replies`; the transaction ends.
+    fn discard_data(&mut self, receiver: DataText, done: bool, replies: Vec<Reply>) -> Step {
+        if done {
+            self.state.tx = None;
+            return self.push_all(&replies);
+        }
+        self.input = Input::DataDiscard { receiver, replies };
+        Step::Progress
+    }
+
+    fn data_discard(&mut self, mut receiver: DataText, replies: Vec<Reply>) -> Step {
         let mut bytes = self.rbuf.iter();
         let done = receiver.discard(&mut bytes);
         let consumed = self.rbuf.len() - bytes.len();
         self.rbuf.advance(consumed);
         if done {
-            return self.message_too_big();
+            self.state.tx = None;
+            return self.push_all(&replies);
         }
-        self.input = Input::DataDiscard(receiver);
+        self.input = Input::DataDiscard { receiver, replies };
         Step::NeedInput
     }
 
-    fn message_too_big(&mut self) -> Step {
-        let replies: Vec<Reply> = match (&self.state.tx, self.state.flavor) {
-            (Some(tx), Flavor::Lmtp) => tx.accepted.iter().map(|_| r::message_too_big()).collect(),
-            _ => vec![r::message_too_big()],
-        };
-        self.state.tx = None;
-        self.push_all(&replies)
-    }
-
-    async fn chunk(
-        &mut self,
-        mut receiver: BdatReceiver,
-        size: usize,
-        last: bool,
-    ) -> Result<Step, SessionError> {
+    /// Takes up to `left` octets of a BDAT chunk of `size` into the transaction's message.
+    async fn chunk(&mut self, left: usize, size: usize, last: bool) -> Result<Step, SessionError> {
+        let ctx = Arc::clone(&self.state.ctx);
         let Some(body) = self.state.tx.as_mut().and_then(|tx| tx.chunks.as_mut()) else {
             // `ChunkPlan::Keep` is only chosen with a transaction in BDAT mode.
             self.input = Input::ChunkDiscard {
-                receiver: DummyDataReceiver::new_bdat(size),
+                receiver: DummyDataReceiver::new_bdat(left),
                 replies: vec![r::bad_sequence("No mail transaction")],
             };
             return Ok(Step::Progress);
         };
-        let mut bytes = self.rbuf.iter();
-        let done = receiver.ingest(&mut bytes, body);
-        let consumed = self.rbuf.len() - bytes.len();
-        self.rbuf.advance(consumed);
-        if !done {
-            self.input = Input::Chunk {
-                receiver,
-                size,
-                last,
-            };
+        // RFC 3030 §2: exactly `size` octets, whatever they contain.
+        let take = left.min(self.rbuf.len());
+        if let Err(e) = body.make_room(take, &ctx.spooling).await {
+            return Ok(self.chunk_failed(left, last, &e));
+        }
+        body.text().extend_from_slice(&self.rbuf[..take]);
+        self.rbuf.advance(take);
+        let left = left - take;
+        if let Err(e) = body.settle(&ctx.spooling).await {
+            return Ok(self.chunk_failed(left, last, &e));
+        }
+        if left > 0 {
+            self.input = Input::Chunk { left, size, last };
             return Ok(Step::NeedInput);
         }
-        let replies = match self.state.chunk_received(size, last).await {
-            Ok(replies) => replies,
-            Err(e) => self.error_replies(e)?,
-        };
+        if !last {
+            return Ok(self.push_all(&[SessionState::chunk_received(size)]));
+        }
+        let body = self
+            .state
+            .tx
+            .as_mut()
+            .and_then(|tx| tx.chunks.take())
+            .unwrap_or_default();
+        let replies = self.finish(body).await?;
         Ok(self.push_all(&replies))
+    }
+
+    /// The chunk arriving cannot be kept (spool I/O): its `left` octets are read and dropped,
+    /// then `451 4.3.0`; a failed chunk fails the transaction (RFC 3030 §2).
+    fn chunk_failed(&mut self, left: usize, last: bool, e: &BodyError) -> Step {
+        tracing::error!(session = %self.state.session_id, error = %e, "message text could not be kept");
+        let replies = if last {
+            self.state.reply_for_message(r::temporary())
+        } else {
+            vec![r::temporary()]
+        };
+        self.state.tx = None;
+        self.input = Input::ChunkDiscard {
+            receiver: DummyDataReceiver::new_bdat(left),
+            replies,
+        };
+        Step::Progress
     }
 
     fn chunk_discard(&mut self, mut receiver: DummyDataReceiver, replies: Vec<Reply>) -> Step {
@@ -514,8 +583,36 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         Step::NeedInput
     }
 
-    async fn finish(&mut self, body: Vec<u8>) -> Result<Vec<Reply>, SessionError> {
-        match self.state.finish_message(body).await {
+    /// The message is complete: into memory under the budget, then the pipeline.
+    async fn finish(&mut self, body: Body) -> Result<Vec<Reply>, SessionError> {
+        let ctx = Arc::clone(&self.state.ctx);
+        let message = match body
+            .finish(&ctx.spooling, self.state.message_deadline)
+            .await
+        {
+            Ok(message) => message,
+            Err(e) => {
+                let reply = match &e {
+                    BodyError::Spool(_) => {
+                        tracing::error!(session = %self.state.session_id, error = %e, "message text could not be read back");
+                        r::temporary()
+                    }
+                    BodyError::Budget(_) => {
+                        tracing::warn!(session = %self.state.session_id, error = %e, "message refused for now");
+                        // RFC 3463 §3.5: X.4.5 mail system congestion.
+                        Reply::new(
+                            451,
+                            [4, 4, 5],
+                            "Too many messages in progress, try again later",
+                        )
+                    }
+                };
+                let replies = self.state.reply_for_message(reply);
+                self.state.tx = None;
+                return Ok(replies);
+            }
+        };
+        match self.state.finish_message(message).await {
             Ok(replies) => Ok(replies),
             Err(e) => self.error_replies(e),
         }

@@ -4,12 +4,14 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use tern_common::Address;
 use tern_common::config::Protocol;
 use tern_directory::{Account, SaslExchange};
 
 use crate::SmtpContext;
+use crate::body::Body;
 use crate::cmd::MailDsn;
 use crate::delivery::{InboundRecipient, TraceProtocol};
 
@@ -59,7 +61,7 @@ pub(crate) struct Transaction {
     /// LMTP answers each accepted RCPT (RFC 2033 §4.2).
     pub(crate) accepted: Vec<usize>,
     /// The message so far once BDAT has been used (RFC 3030): DATA is then refused.
-    pub(crate) chunks: Option<Vec<u8>>,
+    pub(crate) chunks: Option<Body>,
 }
 
 /// Everything a session knows besides its byte stream.
@@ -82,6 +84,9 @@ pub(crate) struct SessionState {
     pub(crate) errors: u32,
     pub(crate) auth_failures: u32,
     pub(crate) messages: u32,
+    /// When the message now arriving must be complete: set at `354` and at the first BDAT
+    /// chunk of a transaction; meaningful only while one is arriving.
+    pub(crate) message_deadline: Instant,
 }
 
 impl SessionState {
@@ -107,6 +112,7 @@ impl SessionState {
             errors: 0,
             auth_failures: 0,
             messages: 0,
+            message_deadline: Instant::now(),
         }
     }
 

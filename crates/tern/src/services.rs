@@ -33,12 +33,15 @@ impl Services {
         let pipeline = pipeline.with_filter(filter.clone());
         let pipeline = mail_auth(config, pipeline)?;
         Ok(Services {
-            smtp: Arc::new(tern_smtp::SmtpContext::from_config(
-                config,
-                pipeline,
-                directory.clone(),
-                Some(tls.acceptor()),
-            )),
+            smtp: Arc::new(
+                tern_smtp::SmtpContext::from_config(
+                    config,
+                    pipeline,
+                    directory.clone(),
+                    Some(tls.acceptor()),
+                )
+                .context("cannot open the SMTP spool directory")?,
+            ),
             imap: Arc::new(tern_imap::ImapContext {
                 // Moves into and out of Junk train the classifier (learn-on-move).
                 filter: Some(filter),

@@ -375,6 +375,13 @@ pub struct Limits {
     /// Largest accepted message in bytes (SMTP `SIZE`, IMAP `APPEND`). Default: 50 MiB, what
     /// large mail providers accept after base64 inflation of ~35 MiB attachments.
     pub max_message_size: u64,
+    /// Octets of message text all SMTP sessions together may hold in memory: text still
+    /// arriving (up to 256 KiB of each message; the rest waits in `<data_dir>/spool/`) and
+    /// whole messages being delivered. A message that finds no room waits for it. Default:
+    /// 256 MiB or four times `max_message_size`, whichever is more, so a few messages of the
+    /// largest size can be delivered at once; at least `max_message_size`, or a message of
+    /// that size could never be delivered.
+    pub message_memory: u64,
     /// Recipients per message. Default: 100, the minimum RFC 5321 §4.5.3.1.8 requires a
     /// server to accept.
     pub max_recipients: usize,
@@ -388,6 +395,14 @@ pub struct Limits {
     pub shutdown_grace: Duration,
 }
 
+impl Limits {
+    /// The default of `message_memory` for a size limit: 256 MiB or four messages of the
+    /// largest size, whichever is more.
+    pub fn default_message_memory(max_message_size: u64) -> u64 {
+        (256u64 << 20).max(max_message_size.saturating_mul(4))
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
@@ -396,6 +411,7 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(600),
             tls_handshake_timeout: Duration::from_secs(30),
             max_message_size: 50 * 1024 * 1024,
+            message_memory: Limits::default_message_memory(50 * 1024 * 1024),
             max_recipients: 100,
             max_line_length: 8192,
             shutdown_grace: Duration::from_secs(10),

@@ -69,6 +69,7 @@ pub(super) struct RawLimits {
     pub idle_timeout_seconds: Option<u64>,
     pub tls_handshake_timeout_seconds: Option<u64>,
     pub max_message_size: Option<u64>,
+    pub message_memory: Option<u64>,
     pub max_recipients: Option<usize>,
     pub max_line_length: Option<usize>,
     pub shutdown_grace_seconds: Option<u64>,

@@ -377,3 +377,22 @@ fn the_dsn_limit_per_domain_defaults_to_100_an_hour_and_must_be_at_least_1() {
         "{lines:?}"
     );
 }
+
+#[test]
+fn message_memory_defaults_to_four_largest_messages_and_must_hold_one() {
+    let base = "[tls]\nself_signed = true\n[limits]\n";
+    let c = parse(base).unwrap();
+    assert_eq!(c.limits.message_memory, 256 << 20);
+    let c = parse(&format!("{base}max_message_size = 100000000\n")).unwrap();
+    assert_eq!(c.limits.message_memory, 400_000_000);
+    let c = parse(&format!("{base}message_memory = 67108864\n")).unwrap();
+    assert_eq!(c.limits.message_memory, 64 << 20);
+    let lines = error_lines(&format!(
+        "{base}max_message_size = 1000000\nmessage_memory = 999999\n"
+    ));
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("limits.message_memory: must be at least 1000000"),
+        "{lines:?}"
+    );
+}

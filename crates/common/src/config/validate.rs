@@ -375,6 +375,13 @@ fn limits(raw: RawLimits, errors: &mut Errors) -> Limits {
         1,
         d.max_message_size,
     );
+    // A message of the largest size must fit the budget, or it would wait for room forever.
+    let message_memory = at_least(
+        "message_memory",
+        raw.message_memory,
+        max_message_size,
+        Limits::default_message_memory(max_message_size),
+    );
     let max_recipients = at_least(
         "max_recipients",
         raw.max_recipients.map(|v| v as u64),
@@ -399,6 +406,7 @@ fn limits(raw: RawLimits, errors: &mut Errors) -> Limits {
         idle_timeout: Duration::from_secs(idle),
         tls_handshake_timeout: Duration::from_secs(handshake),
         max_message_size,
+        message_memory,
         max_recipients: usize_of(max_recipients),
         max_line_length: usize_of(max_line_length),
         shutdown_grace: grace,

@@ -1,8 +1,8 @@
 //! BDAT (RFC 3030 CHUNKING): the decision taken when the command arrives, and the reply once
 //! its chunk has been read.
 
+use crate::body::Body;
 use crate::cmd::Outcome;
-use crate::error::SessionError;
 use crate::reply::{Reply, r};
 use crate::state::{Flavor, SessionState};
 
@@ -19,6 +19,11 @@ pub(crate) enum ChunkPlan {
 
 impl SessionState {
     pub(crate) fn handle_bdat(&mut self, size: usize, last: bool) -> Outcome {
+        // The deadline is for the whole transaction, from its first chunk to its last
+        // (a refused chunk outside a transaction gets one of its own).
+        if self.tx.as_ref().is_none_or(|tx| tx.chunks.is_none()) {
+            self.message_deadline = self.ctx.message_deadline();
+        }
         let plan = self.bdat_plan(size, last);
         if matches!(plan, ChunkPlan::Discard(_)) {
             // A failed chunk fails the transaction (RFC 3030 §2); later chunks get 503.
@@ -43,37 +48,20 @@ impl SessionState {
         if tx.accepted.is_empty() {
             return ChunkPlan::Discard(vec![Reply::new(554, [5, 5, 1], "No valid recipients")]);
         }
-        let so_far = tx.chunks.as_ref().map_or(0, Vec::len);
-        if (so_far as u64).saturating_add(size as u64) > max {
+        let so_far = tx.chunks.as_ref().map_or(0, Body::len);
+        if so_far.saturating_add(size as u64) > max {
             // RFC 3030 §4.2 with RFC 1870: the message would exceed the limit.
             let replies = if lmtp && last { tx.accepted.len() } else { 1 };
             return ChunkPlan::Discard(vec![r::message_too_big(); replies]);
         }
-        let chunks = tx.chunks.get_or_insert_with(Vec::new);
-        // Reserve what this chunk needs, bounded so a huge announced size costs nothing
-        // before its octets arrive.
-        chunks.reserve(size.min(1 << 20));
+        // Memory is taken as the octets arrive (`Body`), so a huge announced size costs
+        // nothing before they do.
+        tx.chunks.get_or_insert_with(Body::default);
         ChunkPlan::Keep
     }
 
-    /// A chunk announced with `size` octets has been read into the transaction.
-    pub(crate) async fn chunk_received(
-        &mut self,
-        size: usize,
-        last: bool,
-    ) -> Result<Vec<Reply>, SessionError> {
-        if !last {
-            return Ok(vec![Reply::new(
-                250,
-                [2, 0, 0],
-                format!("{size} octets received"),
-            )]);
-        }
-        let body = self
-            .tx
-            .as_mut()
-            .and_then(|tx| tx.chunks.take())
-            .unwrap_or_default();
-        self.finish_message(body).await
+    /// The reply to a chunk that is not the last (the last one ends the message).
+    pub(crate) fn chunk_received(size: usize) -> Reply {
+        Reply::new(250, [2, 0, 0], format!("{size} octets received"))
     }
 }

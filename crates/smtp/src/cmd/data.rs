@@ -4,8 +4,7 @@
 
 use std::time::SystemTime;
 
-use bytes::Bytes;
-
+use crate::body::Message;
 use crate::cmd::Outcome;
 use crate::delivery::{Inbound, InboundKind, RecipientOutcome, RecipientStatus, Trace};
 use crate::error::SessionError;
@@ -26,6 +25,7 @@ impl SessionState {
             // RFC 2920 §3.1 / RFC 5321 §3.3: no valid recipients.
             return Reply::new(554, [5, 5, 1], "No valid recipients").into();
         }
+        self.message_deadline = self.ctx.message_deadline();
         // RFC 5321 §4.3.2: 354 intermediate reply.
         Outcome::Data(Reply::plain(
             354,
@@ -33,18 +33,19 @@ impl SessionState {
         ))
     }
 
-    /// The message of the current transaction is complete (`body` is dot-unstuffed, CRLF
+    /// The message of the current transaction is complete (its text is dot-unstuffed, CRLF
     /// line ends). Returns one reply, or for LMTP one per accepted RCPT (RFC 2033 §4.2). The
     /// transaction ends either way.
     pub(crate) async fn finish_message(
         &mut self,
-        body: Vec<u8>,
+        message: Message,
     ) -> Result<Vec<Reply>, SessionError> {
         let Some(tx) = self.tx.take() else {
             return Ok(vec![r::bad_sequence("No mail transaction")]);
         };
         let received_at = SystemTime::now();
-        if let Some(offset) = find_bare_cr_or_lf(&body) {
+        let body = &message.data;
+        if let Some(offset) = find_bare_cr_or_lf(body) {
             tracing::info!(
                 session = %self.session_id,
                 offset,
@@ -67,11 +68,10 @@ impl SessionState {
             (_, _) => InboundKind::Mx,
         };
         let size = body.len();
-        let data = Bytes::from(body);
         let inbound = Inbound {
             mail_from: tx.mail_from.clone(),
             recipients: tx.recipients.clone(),
-            data: data.clone(),
+            data: message.data.clone(),
             trace: Trace {
                 helo: self
                     .helo
@@ -122,7 +122,7 @@ impl SessionState {
         );
         if delivered > 0 {
             self.messages += 1;
-            self.report_success(&tx, &statuses, data, received_at, sender_trust);
+            self.report_success(&tx, &statuses, message, received_at, sender_trust);
         }
         if self.flavor == Flavor::Lmtp {
             return Ok(self.per_recipient(&tx, |i| {
@@ -184,6 +184,15 @@ impl SessionState {
                     .unwrap_or("Delivery failed");
                 Reply::new(550, [5, 0, 0], reason.to_owned())
             }
+        }
+    }
+
+    /// `reply` for the message of the current transaction: once per accepted RCPT for LMTP
+    /// (RFC 2033 §4.2), else once.
+    pub(crate) fn reply_for_message(&self, reply: Reply) -> Vec<Reply> {
+        match &self.tx {
+            Some(tx) => self.per_recipient(tx, |_| reply.clone()),
+            None => vec![reply],
         }
     }
 

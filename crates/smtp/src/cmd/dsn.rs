@@ -5,13 +5,13 @@
 use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use smtp_proto::{
     MAIL_RET_FULL, MAIL_RET_HDRS, MailFrom, RCPT_NOTIFY_DELAY, RCPT_NOTIFY_FAILURE,
     RCPT_NOTIFY_NEVER, RCPT_NOTIFY_SUCCESS, RcptTo,
 };
 use tern_store::{DsnReturn, Notify, SenderTrust};
 
+use crate::body::Message;
 use crate::delivery::RecipientStatus;
 use crate::outbound::dsn::{self as report, Dsn, DsnKind, DsnRecipient};
 use crate::reply::Reply;
@@ -147,7 +147,7 @@ impl SessionState {
         &self,
         tx: &Transaction,
         statuses: &[&RecipientStatus],
-        original: Bytes,
+        message: Message,
         received_at: SystemTime,
         sender_trust: SenderTrust,
     ) {
@@ -220,7 +220,8 @@ impl SessionState {
                     env_id: env_id.as_deref(),
                     arrival,
                     recipients,
-                    original: &original,
+                    // The message stays charged to the memory budget until the DSNs are out.
+                    original: &message.data,
                     // §4.3: a DSN without failures returns the header whatever RET said.
                     ret: None,
                     sender_trust,

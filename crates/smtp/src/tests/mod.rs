@@ -9,6 +9,7 @@ mod lmtp;
 mod mx;
 mod outbound;
 mod peer;
+mod spool;
 mod submission;
 mod tls;
 
@@ -94,7 +95,8 @@ pub(crate) async fn harness_full(
         directory.add_alias(source, target).await.unwrap();
     }
     let pipeline = Pipeline::new(store.clone(), directory.clone(), "mx.example.test".into());
-    let mut ctx = SmtpContext::new(pipeline, directory.clone(), "mx.example.test");
+    let spool = crate::Spool::open(dir.path().join("spool")).unwrap();
+    let mut ctx = SmtpContext::new(pipeline, directory.clone(), "mx.example.test", spool);
     ctx.allow_plaintext_on_loopback = true;
     configure(&mut ctx);
     Harness {
