@@ -38,7 +38,9 @@ impl Pipeline {
         let input = MessageInput::new(&inbound.data, ctx.parsed.as_ref(), origin)
             .client_ip(inbound.trace.client_ip)
             .envelope_sender(sender.as_deref())
-            .authentication(ctx.authentication);
+            .authentication(ctx.authentication)
+            // Alias targets on other servers: filtered like a mailbox of ours.
+            .forwarded(inbound.recipients.iter().any(|r| !r.remote.is_empty()));
         let verdict = filter.check(&input, &accounts).await;
         if let Some(refusal) = verdict.refusal {
             let (code, status, text) = match &refusal {
