@@ -190,54 +190,27 @@ fn send_as_addresses_are_managed_from_the_command_line_with_clear_errors() {
     assert_eq!(list.trim(), "info@example.com");
 
     // A foreign domain, an unknown account, a duplicate and a missing entry say what is wrong.
-    let err = fails(
-        data,
-        &[
-            "user",
-            "send-as",
-            "add",
-            "alice@example.com",
-            "ceo@example.org",
-        ],
-        None,
-    );
-    assert!(err.contains("unknown domain example.org"), "{err}");
-    let err = fails(
-        data,
-        &[
-            "user",
-            "send-as",
-            "add",
-            "ghost@example.com",
-            "info@example.com",
-        ],
-        None,
-    );
-    assert!(err.contains("no user ghost@example.com"), "{err}");
-    let err = fails(
-        data,
-        &[
-            "user",
-            "send-as",
-            "add",
-            "alice@example.com",
-            "INFO@example.com",
-        ],
-        None,
-    );
-    assert!(err.contains("already exists"), "{err}");
-    let err = fails(
-        data,
-        &[
-            "user",
-            "send-as",
-            "remove",
-            "alice@example.com",
-            "x@example.com",
-        ],
-        None,
-    );
-    assert!(err.contains("not on the send-as list"), "{err}");
+    for (args, expected) in [
+        (
+            ["add", "alice@example.com", "ceo@example.org"],
+            "unknown domain example.org",
+        ),
+        (
+            ["add", "ghost@example.com", "info@example.com"],
+            "no user ghost@example.com",
+        ),
+        (
+            ["add", "alice@example.com", "INFO@example.com"],
+            "already exists",
+        ),
+        (
+            ["remove", "alice@example.com", "x@example.com"],
+            "not on the send-as list",
+        ),
+    ] {
+        let err = fails(data, &[&["user", "send-as"][..], &args].concat(), None);
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
 
     ok(
         data,
