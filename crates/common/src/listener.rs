@@ -1,6 +1,7 @@
 //! The listener runtime: binds every configured socket up front, runs one accept loop per
-//! listener, enforces the global and per-IP connection limits, spawns one task per connection
-//! inside a `session` tracing span (id, listener, peer), and shuts down gracefully.
+//! listener, enforces the connection limits (global, per listener, per IP, per IPv6 /48),
+//! spawns one task per connection inside a `session` tracing span (id, listener, peer), and
+//! shuts down gracefully.
 //!
 //! Protocol crates plug in a [`Service`]; the runtime never reads from or writes to a session's
 //! socket except to send the one-line refusal of an over-limit connection. It does not perform
@@ -182,6 +183,10 @@ struct Bound {
 }
 
 struct ListenerInfo {
+    /// Position in registration order: the key of this listener's connection count.
+    index: usize,
+    /// This listener's own connection limit, if it has one.
+    max_connections: Option<usize>,
     name: Arc<str>,
     protocol: Protocol,
     tls: TlsMode,
@@ -199,8 +204,8 @@ struct Shared {
 }
 
 impl Runtime {
-    /// A runtime with no listeners yet, using `max_connections`, `max_connections_per_ip` and
-    /// `shutdown_grace` from `limits`.
+    /// A runtime with no listeners yet, using `max_connections`, `max_connections_per_ip`,
+    /// `max_connections_per_ipv6_48` and `shutdown_grace` from `limits`.
     pub fn new(limits: &Limits) -> Runtime {
         Runtime {
             listeners: Vec::new(),
@@ -208,6 +213,7 @@ impl Runtime {
                 limiter: Arc::new(Limiter {
                     max_total: limits.max_connections,
                     max_per_ip: limits.max_connections_per_ip,
+                    max_per_ipv6_48: limits.max_connections_per_ipv6_48,
                     state: Mutex::new(LimiterState::default()),
                 }),
                 tracker: TaskTracker::new(),
@@ -219,9 +225,11 @@ impl Runtime {
     }
 
     /// Binds `config.bind` now, so a bad address fails at startup, and registers `service` for
-    /// it. `refusal` is the one line written to a connection refused by a connection limit
-    /// (`b"421 4.7.0 Too many connections\r\n"`); it is not sent on implicit-TLS listeners, where
-    /// the client expects a handshake. Returns the bound address (the real port for port 0).
+    /// it, with the listener's own connection limit (`config.max_connections`) on top of the
+    /// global ones. `refusal` is the one line written to a connection refused by a connection
+    /// limit (`b"421 4.7.0 Too many connections\r\n"`); it is not sent on implicit-TLS
+    /// listeners, where the client expects a handshake. Returns the bound address (the real
+    /// port for port 0).
     pub async fn bind(
         &mut self,
         config: &ListenerConfig,
@@ -246,6 +254,8 @@ impl Runtime {
             socket,
             local,
             info: Arc::new(ListenerInfo {
+                index: self.listeners.len(),
+                max_connections: config.max_connections,
                 name: Arc::from(config.name.as_str()),
                 protocol: config.protocol,
                 tls: config.tls,
@@ -372,7 +382,11 @@ fn admit(
     info: &Arc<ListenerInfo>,
     shared: &Shared,
 ) {
-    let guard = match Limiter::acquire(&shared.limiter, peer.ip()) {
+    let slot = ListenerSlot {
+        index: info.index,
+        max: info.max_connections,
+    };
+    let guard = match Limiter::acquire(&shared.limiter, peer.ip(), slot) {
         Ok(guard) => guard,
         Err(reason) => {
             tracing::debug!(listener = %info.name, %peer, reason, "connection refused");
@@ -422,10 +436,12 @@ fn admit(
     );
 }
 
-/// Connection counting for the global and per-IP limits.
+/// Connection counting for the global, per-listener, per-IP and per-IPv6-/48 limits. All
+/// counts are checked and taken under one lock, so a connection either gets every slot or none.
 struct Limiter {
     max_total: usize,
     max_per_ip: usize,
+    max_per_ipv6_48: usize,
     state: Mutex<LimiterState>,
 }
 
@@ -433,6 +449,15 @@ struct Limiter {
 struct LimiterState {
     total: usize,
     per_ip: HashMap<IpAddr, usize>,
+    per_ipv6_48: HashMap<u128, usize>,
+    per_listener: HashMap<usize, usize>,
+}
+
+/// The listener a connection arrived on, for its per-listener limit.
+#[derive(Clone, Copy)]
+struct ListenerSlot {
+    index: usize,
+    max: Option<usize>,
 }
 
 impl Limiter {
@@ -441,40 +466,71 @@ impl Limiter {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn acquire(this: &Arc<Limiter>, ip: IpAddr) -> Result<ConnectionGuard, &'static str> {
+    fn acquire(
+        this: &Arc<Limiter>,
+        ip: IpAddr,
+        listener: ListenerSlot,
+    ) -> Result<ConnectionGuard, &'static str> {
         let key = limit_key(ip);
+        let net48 = ipv6_48(key);
         let mut state = this.lock();
         if state.total >= this.max_total {
             return Err("too many connections");
         }
-        let count = state.per_ip.entry(key).or_insert(0);
-        if *count >= this.max_per_ip {
+        let on_listener = state.per_listener.get(&listener.index).copied();
+        if listener
+            .max
+            .is_some_and(|max| on_listener.unwrap_or(0) >= max)
+        {
+            return Err("too many connections on this listener");
+        }
+        if state.per_ip.get(&key).copied().unwrap_or(0) >= this.max_per_ip {
             return Err("too many connections from this address");
         }
-        *count += 1;
+        if let Some(net) = net48 {
+            if state.per_ipv6_48.get(&net).copied().unwrap_or(0) >= this.max_per_ipv6_48 {
+                return Err("too many connections from this IPv6 /48");
+            }
+            *state.per_ipv6_48.entry(net).or_insert(0) += 1;
+        }
+        *state.per_ip.entry(key).or_insert(0) += 1;
+        *state.per_listener.entry(listener.index).or_insert(0) += 1;
         state.total += 1;
         Ok(ConnectionGuard {
             limiter: Arc::clone(this),
             key,
+            net48,
+            listener: listener.index,
         })
     }
 }
 
-/// One counted connection; releases its slot when dropped.
+/// Takes one from a count, forgetting the entry at zero so the maps only hold live clients.
+fn release<K: std::hash::Hash + Eq>(counts: &mut HashMap<K, usize>, key: &K) {
+    if let Some(count) = counts.get_mut(key) {
+        *count = count.saturating_sub(1);
+        if *count == 0 {
+            counts.remove(key);
+        }
+    }
+}
+
+/// One counted connection; releases its slots when dropped.
 struct ConnectionGuard {
     limiter: Arc<Limiter>,
     key: IpAddr,
+    net48: Option<u128>,
+    listener: usize,
 }
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
         let mut state = self.limiter.lock();
         state.total = state.total.saturating_sub(1);
-        if let Some(count) = state.per_ip.get_mut(&self.key) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                state.per_ip.remove(&self.key);
-            }
+        release(&mut state.per_ip, &self.key);
+        release(&mut state.per_listener, &self.listener);
+        if let Some(net) = self.net48 {
+            release(&mut state.per_ipv6_48, &net);
         }
     }
 }
@@ -499,6 +555,16 @@ fn limit_key(ip: IpAddr) -> IpAddr {
                 IpAddr::V6(Ipv6Addr::from(prefix))
             }
         },
+    }
+}
+
+/// The /48 a native IPv6 client is in (`None` for IPv4). A /48 is what a site is typically
+/// given (RFC 6177 §2 leaves it to the registries; most hand out /48 or /56), so a client that
+/// rotates through the 65 536 /64s of its site still shares one cap.
+fn ipv6_48(key: IpAddr) -> Option<u128> {
+    match key {
+        IpAddr::V4(_) => None,
+        IpAddr::V6(v6) => Some(u128::from(v6) >> 80),
     }
 }
 

@@ -19,7 +19,13 @@
 //!   time: an unknown user is verified against a dummy argon2 hash, and SCRAM answers an
 //!   unknown user with stable decoy salt and iteration count.
 //! - argon2 runs on the blocking pool, at most `max_concurrent_hashes` at a time (each needs
-//!   `m_cost` memory).
+//!   `m_cost` memory), with at most `max_queued_hashes` waiting behind them: a login flood gets
+//!   quick temporary failures instead of a queue so long that every client times out.
+//! - A login is admitted by the throttle before its password is hashed, and an attempt admitted
+//!   under an active tarpit pushes the key's "not before" instant, so parallel guesses queue
+//!   one delay apart. Attempts in flight are not yet failures, though: until the first
+//!   failures are recorded, as many run at once as the client has connections (at most
+//!   `limits.max_connections_per_ip`) and hash slots allow.
 //! - Domain names are compared in the form `tern_common::Domain` produces (lowercase; U-labels
 //!   stay U-labels — no IDNA conversion yet).
 #![forbid(unsafe_code)]
@@ -34,12 +40,12 @@ mod send_as;
 pub mod throttle;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tern_common::{Address, Domain, Secret};
 use tern_store::{NewAccount, Store, StoreError};
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::{OnceCell, Semaphore, TryAcquireError};
 
 pub use auth::{SaslExchange, SaslStep};
 pub use error::{AuthError, DirectoryError};
@@ -73,6 +79,13 @@ pub struct DirectoryConfig {
     pub cache_capacity: usize,
     /// Most argon2 computations at once (each takes `argon2.m_cost_kib` of memory). Default 4.
     pub max_concurrent_hashes: usize,
+    /// Most password verifications waiting for one of the `max_concurrent_hashes` slots; more
+    /// get a temporary failure at once (SMTP 454 4.7.0, IMAP `NO [UNAVAILABLE]`, POP3
+    /// `-ERR [SYS/TEMP]`) instead of joining an unbounded queue in which every login, the
+    /// owner's too, would wait out its client's timeout. Default 256: at about 100
+    /// default-cost verifications a second the last one waits some 2.5 s, and a burst of
+    /// hundreds of clients logging in at once (a restart) still gets through.
+    pub max_queued_hashes: usize,
 }
 
 impl Default for DirectoryConfig {
@@ -85,6 +98,7 @@ impl Default for DirectoryConfig {
             cache_ttl: Duration::from_secs(60),
             cache_capacity: 10_000,
             max_concurrent_hashes: 4,
+            max_queued_hashes: 256,
         }
     }
 }
@@ -132,6 +146,8 @@ struct Inner {
     throttle: Throttle,
     cache: AuthCache<AccountId>,
     hash_slots: Semaphore,
+    /// Tasks waiting for a `hash_slots` permit, at most `config.max_queued_hashes`.
+    hash_waiting: AtomicUsize,
     dummy_hash: OnceCell<String>,
     /// Key for SCRAM decoy credentials of unknown users (stable per name for this process).
     decoy_key: [u8; 32],
@@ -159,6 +175,7 @@ impl Directory {
                 throttle: Throttle::new(config.throttle.clone()),
                 cache,
                 hash_slots: Semaphore::new(config.max_concurrent_hashes.max(1)),
+                hash_waiting: AtomicUsize::new(0),
                 dummy_hash: OnceCell::new(),
                 decoy_key,
                 password_verifications: AtomicU64::new(0),
@@ -458,20 +475,56 @@ impl Directory {
         Ok((phc, scram))
     }
 
-    /// Runs CPU-heavy password work on the blocking pool, bounded by `max_concurrent_hashes`.
+    /// Runs CPU-heavy password work on the blocking pool, bounded by `max_concurrent_hashes`
+    /// running and `max_queued_hashes` waiting; past that it fails at once, for the caller to
+    /// answer with a temporary failure.
     async fn blocking_hash<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, String> {
-        let _slot = self
-            .inner
-            .hash_slots
-            .acquire()
-            .await
-            .map_err(|e| e.to_string())?;
+        let inner = &self.inner;
+        let _slot = match inner.hash_slots.try_acquire() {
+            Ok(slot) => slot,
+            Err(TryAcquireError::Closed) => return Err("password hashing is shut down".into()),
+            Err(TryAcquireError::NoPermits) => {
+                let max = inner.config.max_queued_hashes;
+                let Some(_waiting) = Waiting::join(&inner.hash_waiting, max) else {
+                    return Err(format!(
+                        "{max} password verifications already waiting; try again shortly"
+                    ));
+                };
+                inner
+                    .hash_slots
+                    .acquire()
+                    .await
+                    .map_err(|e| e.to_string())?
+            }
+        };
         tokio::task::spawn_blocking(work)
             .await
             .map_err(|e| format!("password hashing task failed: {e}"))
+    }
+}
+
+/// One place in the queue for a hash slot; leaves it when dropped (also when the login's
+/// future is dropped because its client went away).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    /// Joins the queue unless `max` are waiting already; check and count are one atomic step.
+    fn join(count: &'a AtomicUsize, max: usize) -> Option<Self> {
+        count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Waiting(count))
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

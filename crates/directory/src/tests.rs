@@ -859,3 +859,6 @@ async fn sasl_scram_sha256_end_to_end() {
         "SCRAM never runs argon2"
     );
 }
+
+mod hash_queue;
+mod parallel_guesses;

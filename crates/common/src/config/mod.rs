@@ -260,6 +260,10 @@ pub struct ListenerConfig {
     pub bind: SocketAddr,
     /// TLS mode. Default: [`Protocol::default_tls`].
     pub tls: TlsMode,
+    /// Concurrent connections on this listener. Default: none of its own, only the global
+    /// `limits.max_connections`; set it (e.g. on port 25) so a flood of one protocol cannot
+    /// take the slots the others' users need.
+    pub max_connections: Option<usize>,
 }
 
 impl ListenerConfig {
@@ -270,6 +274,7 @@ impl ListenerConfig {
             protocol,
             bind,
             tls: protocol.default_tls(),
+            max_connections: None,
         }
     }
 
@@ -365,6 +370,10 @@ pub struct Limits {
     /// Concurrent connections from one IP address (IPv6: one /64). Default: 50, enough for a
     /// NAT'ed office running IMAP clients that open several connections each.
     pub max_connections_per_ip: usize,
+    /// Concurrent connections from one IPv6 /48, all its /64s together. Default: 4 ×
+    /// `max_connections_per_ip` (200): a site usually holds a whole /48, and a client rotating
+    /// through its 65 536 /64s would otherwise get `max_connections_per_ip` slots in each.
+    pub max_connections_per_ipv6_48: usize,
     /// Idle time after which a session is closed. Default: 10 min; longer than the 5 min SMTP
     /// server timeout of RFC 5321 §4.5.3.2.7, shorter than IMAP's 30 min autologout
     /// (RFC 9051 §5.4), whose clients re-IDLE well before that anyway.
@@ -408,6 +417,7 @@ impl Default for Limits {
         Limits {
             max_connections: 10_000,
             max_connections_per_ip: 50,
+            max_connections_per_ipv6_48: 200,
             idle_timeout: Duration::from_secs(600),
             tls_handshake_timeout: Duration::from_secs(30),
             max_message_size: 50 * 1024 * 1024,

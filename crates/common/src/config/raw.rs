@@ -48,6 +48,7 @@ pub(super) struct RawListener {
     pub tls: Option<String>,
     /// LMTP only: allow a bind address other than loopback.
     pub allow_remote: Option<bool>,
+    pub max_connections: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -66,6 +67,7 @@ pub(super) struct RawAuth {
 pub(super) struct RawLimits {
     pub max_connections: Option<usize>,
     pub max_connections_per_ip: Option<usize>,
+    pub max_connections_per_ipv6_48: Option<usize>,
     pub idle_timeout_seconds: Option<u64>,
     pub tls_handshake_timeout_seconds: Option<u64>,
     pub max_message_size: Option<u64>,

@@ -396,3 +396,38 @@ fn message_memory_defaults_to_four_largest_messages_and_must_hold_one() {
         "{lines:?}"
     );
 }
+
+#[test]
+fn a_listener_may_have_its_own_connection_limit_and_the_ipv6_48_cap_follows_the_per_ip_limit() {
+    let text = r#"
+[[listener]]
+protocol = "smtp"
+bind = "127.0.0.1:2525"
+max_connections = 300
+
+[[listener]]
+protocol = "imap"
+bind = "127.0.0.1:2143"
+
+[limits]
+max_connections_per_ip = 10
+
+[tls]
+self_signed = true
+"#;
+    let c = parse(text).unwrap();
+    assert_eq!(c.listeners[0].max_connections, Some(300));
+    assert_eq!(c.listeners[1].max_connections, None);
+    assert_eq!(c.limits.max_connections_per_ipv6_48, 40);
+    let lines = error_lines(
+        "[[listener]]\nprotocol = \"smtp\"\nmax_connections = 0\n\
+         [limits]\nmax_connections_per_ipv6_48 = 0\n[tls]\nself_signed = true\n",
+    );
+    assert_eq!(
+        lines,
+        [
+            "listener[0].max_connections: must be at least 1",
+            "limits.max_connections_per_ipv6_48: must be at least 1",
+        ]
+    );
+}

@@ -268,12 +268,16 @@ fn listeners(list: Vec<RawListener>, errors: &mut Errors) -> Vec<ListenerConfig>
                 errors.push(at("bind"), message);
             }
         }
+        if raw.max_connections == Some(0) {
+            errors.push(at("max_connections"), "must be at least 1");
+        }
         if let (Some(name), Some(protocol), Some(bind), Some(tls)) = (name, protocol, bind, tls) {
             out.push(ListenerConfig {
                 name,
                 protocol,
                 bind,
                 tls,
+                max_connections: raw.max_connections.filter(|&n| n > 0),
             });
             indexes.push(i);
         }
@@ -357,6 +361,12 @@ fn limits(raw: RawLimits, errors: &mut Errors) -> Limits {
         1,
         d.max_connections_per_ip as u64,
     );
+    let max_connections_per_ipv6_48 = at_least(
+        "max_connections_per_ipv6_48",
+        raw.max_connections_per_ipv6_48.map(|v| v as u64),
+        1,
+        max_connections_per_ip.saturating_mul(4),
+    );
     let idle = at_least(
         "idle_timeout_seconds",
         raw.idle_timeout_seconds,
@@ -403,6 +413,7 @@ fn limits(raw: RawLimits, errors: &mut Errors) -> Limits {
     Limits {
         max_connections: usize_of(max_connections),
         max_connections_per_ip: usize_of(max_connections_per_ip),
+        max_connections_per_ipv6_48: usize_of(max_connections_per_ipv6_48),
         idle_timeout: Duration::from_secs(idle),
         tls_handshake_timeout: Duration::from_secs(handshake),
         max_message_size,

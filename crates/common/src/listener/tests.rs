@@ -20,6 +20,7 @@ fn loopback(name: &str) -> ListenerConfig {
         protocol: Protocol::Smtp,
         bind: SocketAddr::from(([127, 0, 0, 1], 0)),
         tls: TlsMode::None,
+        max_connections: None,
     }
 }
 
@@ -160,6 +161,77 @@ async fn global_limit_spans_all_listeners() {
         .await
         .unwrap()
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_flood_on_one_listener_stops_at_its_own_limit_and_another_listener_is_still_served() {
+    let mut rt = Runtime::new(&limits(10, 100, 100));
+    let smtp = ListenerConfig {
+        max_connections: Some(3),
+        ..loopback("smtp")
+    };
+    let smtp = rt.bind(&smtp, REFUSAL, echo).await.unwrap();
+    let imap = rt
+        .bind(&loopback("imap"), b"* BYE Too many connections\r\n", echo)
+        .await
+        .unwrap();
+    let token = rt.shutdown_token();
+    let stats = rt.stats();
+    let run = tokio::spawn(rt.run());
+    let mut flood = Vec::new();
+    for _ in 0..3 {
+        let (s, greeting) = connect(smtp).await;
+        assert!(greeting.starts_with("hi "), "{greeting}");
+        flood.push(s);
+    }
+    for _ in 0..5 {
+        assert_eq!(connect(smtp).await.1.as_bytes(), REFUSAL);
+    }
+    let (_user, greeting) = connect(imap).await;
+    assert!(greeting.starts_with("hi "), "{greeting}");
+    // A freed slot on the flooded listener can be taken again.
+    flood.pop();
+    wait_for_active(&stats, 3).await;
+    let (_again, greeting) = connect(smtp).await;
+    assert!(greeting.starts_with("hi "), "{greeting}");
+    token.cancel();
+    tokio::time::timeout(Duration::from_secs(5), run)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+#[test]
+fn rotating_ipv6_64s_inside_one_48_share_the_48_cap() {
+    let limiter = Arc::new(Limiter {
+        max_total: 1000,
+        max_per_ip: 2,
+        max_per_ipv6_48: 5,
+        state: Mutex::new(LimiterState::default()),
+    });
+    let slot = ListenerSlot {
+        index: 0,
+        max: None,
+    };
+    let mut held = Vec::new();
+    // Each /64 stays under its own limit of 2, but the /48 as a whole stops at 5.
+    for n in 0..5u16 {
+        let ip: IpAddr = format!("2001:db8:1:{n:x}::1").parse().unwrap();
+        held.push(Limiter::acquire(&limiter, ip, slot).unwrap());
+    }
+    let sixth: IpAddr = "2001:db8:1:ff::1".parse().unwrap();
+    assert_eq!(
+        Limiter::acquire(&limiter, sixth, slot).err(),
+        Some("too many connections from this IPv6 /48")
+    );
+    // Another /48 and IPv4 clients are not affected.
+    let other: IpAddr = "2001:db8:2::1".parse().unwrap();
+    assert!(Limiter::acquire(&limiter, other, slot).is_ok());
+    let v4: IpAddr = "192.0.2.1".parse().unwrap();
+    assert!(Limiter::acquire(&limiter, v4, slot).is_ok());
+    // A closed connection gives its /48 slot back.
+    held.pop();
+    assert!(Limiter::acquire(&limiter, sixth, slot).is_ok());
 }
 
 #[tokio::test]

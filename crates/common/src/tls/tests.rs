@@ -297,6 +297,7 @@ async fn implicit_tls_session_handshakes_through_the_listener_runtime() {
         protocol: Protocol::Imaps,
         bind: "127.0.0.1:0".parse().unwrap(),
         tls: TlsMode::Implicit,
+        max_connections: None,
     };
     let addr = rt
         .bind(&config, b"", move |conn: Connection| {
