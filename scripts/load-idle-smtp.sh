@@ -45,6 +45,8 @@ cat >"$config" <<TOML
 hostname = "mail.load.test"
 domains = ["load.test"]
 data_dir = "$dir/data"
+# A throwaway benchmark server; as root it would otherwise need a `tern` user to switch to.
+allow_root = true
 [auth]
 allow_plaintext_on_loopback = true
 [tls]

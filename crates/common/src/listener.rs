@@ -169,6 +169,46 @@ pub enum ListenerError {
     },
 }
 
+/// A listening socket whose service does not exist yet: `tern serve` binds its (privileged)
+/// ports as root, gives root up, and only then opens the store and builds the services. The
+/// kernel queues connections meanwhile; nothing accepts or reads one before [`Runtime::run`].
+#[derive(Debug)]
+pub struct BoundSocket {
+    config: ListenerConfig,
+    socket: TcpListener,
+    local: SocketAddr,
+}
+
+impl BoundSocket {
+    /// Binds `config.bind` and logs the bound address ("listening").
+    pub async fn bind(config: &ListenerConfig) -> Result<BoundSocket, ListenerError> {
+        let bind_error = |source| ListenerError::Bind {
+            name: config.name.clone(),
+            addr: config.bind,
+            source,
+        };
+        let socket = TcpListener::bind(config.bind).await.map_err(bind_error)?;
+        let local = socket.local_addr().map_err(bind_error)?;
+        tracing::info!(
+            listener = %config.name,
+            protocol = %config.protocol,
+            tls = %config.tls,
+            addr = %local,
+            "listening"
+        );
+        Ok(BoundSocket {
+            config: config.clone(),
+            socket,
+            local,
+        })
+    }
+
+    /// The listener this socket was bound for.
+    pub fn config(&self) -> &ListenerConfig {
+        &self.config
+    }
+}
+
 /// Binds listeners, then runs them until shutdown.
 pub struct Runtime {
     listeners: Vec<Bound>,
@@ -236,20 +276,23 @@ impl Runtime {
         refusal: &'static [u8],
         service: impl Service,
     ) -> Result<SocketAddr, ListenerError> {
-        let bind_error = |source| ListenerError::Bind {
-            name: config.name.clone(),
-            addr: config.bind,
-            source,
-        };
-        let socket = TcpListener::bind(config.bind).await.map_err(bind_error)?;
-        let local = socket.local_addr().map_err(bind_error)?;
-        tracing::info!(
-            listener = %config.name,
-            protocol = %config.protocol,
-            tls = %config.tls,
-            addr = %local,
-            "listening"
-        );
+        let socket = BoundSocket::bind(config).await?;
+        Ok(self.add(socket, refusal, service))
+    }
+
+    /// Registers `service` for a socket bound earlier with [`BoundSocket::bind`]; see
+    /// [`Runtime::bind`] for `refusal`. Returns the bound address.
+    pub fn add(
+        &mut self,
+        socket: BoundSocket,
+        refusal: &'static [u8],
+        service: impl Service,
+    ) -> SocketAddr {
+        let BoundSocket {
+            config,
+            socket,
+            local,
+        } = socket;
         self.listeners.push(Bound {
             socket,
             local,
@@ -263,7 +306,7 @@ impl Runtime {
                 service: Box::new(service),
             }),
         });
-        Ok(local)
+        local
     }
 
     /// Name and bound address of every listener, in registration order.

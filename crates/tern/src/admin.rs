@@ -5,7 +5,7 @@ use crate::cli::{AliasCommand, DomainCommand, GlobalArgs, SendAsCommand, UserCom
 use crate::{password, settings};
 
 pub async fn domain(global: &GlobalArgs, cmd: DomainCommand) -> anyhow::Result<()> {
-    let directory = settings::open_directory(&settings::load(global)?).await?;
+    let directory = settings::open_directory(&settings::load_as_owner(global)?).await?;
     match cmd {
         DomainCommand::Add { name } => {
             directory.add_domain(&name).await?;
@@ -28,7 +28,7 @@ pub async fn domain(global: &GlobalArgs, cmd: DomainCommand) -> anyhow::Result<(
 }
 
 pub async fn user(global: &GlobalArgs, cmd: UserCommand) -> anyhow::Result<()> {
-    let directory = settings::open_directory(&settings::load(global)?).await?;
+    let directory = settings::open_directory(&settings::load_as_owner(global)?).await?;
     match cmd {
         UserCommand::Add {
             address,
@@ -78,7 +78,7 @@ pub async fn user(global: &GlobalArgs, cmd: UserCommand) -> anyhow::Result<()> {
 }
 
 pub async fn alias(global: &GlobalArgs, cmd: AliasCommand) -> anyhow::Result<()> {
-    let directory = settings::open_directory(&settings::load(global)?).await?;
+    let directory = settings::open_directory(&settings::load_as_owner(global)?).await?;
     match cmd {
         AliasCommand::Add { source, target } => {
             directory.add_alias(&source, &target).await?;

@@ -75,6 +75,10 @@ pub struct ServeArgs {
     /// Log line format; overrides the configuration's `log_format`.
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormatArg>,
+    /// Keep running as root when started as root and no `user` is configured; the same as
+    /// `allow_root = true`, for the configuration-less development profile.
+    #[arg(long)]
+    pub allow_root: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -6,7 +6,7 @@ use crate::cli::{DkimCommand, GlobalArgs};
 use crate::settings;
 
 pub fn run(global: &GlobalArgs, cmd: DkimCommand) -> anyhow::Result<()> {
-    let config = settings::load(global)?;
+    let config = settings::load_as_owner(global)?;
     let (records, verb) = match cmd {
         DkimCommand::Generate { domain, selector } => {
             let selector = selector.unwrap_or_else(|| config.mail_auth.dkim_selector.clone());

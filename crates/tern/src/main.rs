@@ -13,6 +13,7 @@ mod dkim;
 mod logging;
 mod password;
 mod perms;
+mod privileges;
 mod queue;
 mod serve;
 mod services;

@@ -42,7 +42,7 @@ fn not_found(id: i64) -> anyhow::Error {
 }
 
 pub async fn run(global: &GlobalArgs, cmd: QueueCommand) -> anyhow::Result<()> {
-    let config = settings::load(global)?;
+    let config = settings::load_as_owner(global)?;
     let store = settings::open_store(&config, StoreRole::Client).await?;
     let result = command(&store, cmd).await;
     store.close().await;

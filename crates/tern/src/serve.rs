@@ -1,4 +1,5 @@
-//! `tern serve`: open the store, prepare TLS and run until SIGTERM/SIGINT.
+//! `tern serve`: bind the listeners, give root up, open the store, prepare TLS and run until
+//! SIGTERM/SIGINT.
 
 use std::io::Write;
 
@@ -13,8 +14,8 @@ use tokio::signal::unix::{SignalKind, signal};
 use tracing::{error, info, warn};
 
 use crate::cli::{GlobalArgs, LogFormatArg, ServeArgs};
-use crate::services::Services;
-use crate::{password, settings};
+use crate::services::{self, Services};
+use crate::{password, privileges, settings};
 
 pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
     let mut config = settings::load(global)?;
@@ -24,6 +25,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
             LogFormatArg::Json => LogFormat::Json,
         };
     }
+    config.allow_root |= args.allow_root;
     init_tracing(config.log_format);
 
     // Signals first: from here on SIGTERM means a clean shutdown, never the default kill.
@@ -32,16 +34,35 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot install SIGINT handler")?;
 
+    // Decided before anything is bound: a missing user must not leave ports taken.
+    let plan = privileges::plan(&config)?;
     raise_file_limit(&config);
+    // Bind (as root if started so), give root up, and only then open the store, read keys and
+    // accept: the kernel queues early connections, nothing reads them before `runtime.run()`.
+    let sockets = services::bind_all(&config).await?;
+    match &plan {
+        privileges::Plan::Switch(account) => {
+            privileges::prepare_data_dir(&config.data_dir, account)?;
+            privileges::switch_to(account)?;
+            info!(user = %account.name, uid = %account.uid, "gave up root after binding");
+        }
+        privileges::Plan::Stay { root: true } => warn!(
+            "running as root (allow_root = true): every session parses network input with full \
+             control of this machine; set user = \"tern\" instead"
+        ),
+        privileges::Plan::Stay { root: false } => {}
+    }
+
     let store = settings::open_store(&config, StoreRole::Owner).await?;
     crate::perms::warn_if_shared(&config.data_dir);
     let directory = settings::directory(store.clone(), &config).await?;
     ensure_postmaster(&directory, &config).await?;
+    // Read after the switch (also on SIGHUP), so the user must be able to read the key files.
     let tls = tls_store(&config)?;
 
     let mut runtime = Runtime::new(&config.limits);
     let services = Services::new(&config, &store, &directory, &tls)?;
-    services.bind_all(&config, &mut runtime).await?;
+    services.serve_all(sockets, &mut runtime);
     let outbound = services.outbound(&config)?;
     let shutdown = runtime.shutdown_token();
     let outbound = tokio::spawn(outbound.run(shutdown.clone()));

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tern_common::config::{Config, Protocol};
-use tern_common::listener::Runtime;
+use tern_common::listener::{BoundSocket, Runtime};
 use tern_common::tls::TlsStore;
 use tern_directory::Directory;
 use tern_store::Store;
@@ -74,57 +74,67 @@ impl Services {
         Ok(Arc::new(outbound))
     }
 
-    /// Binds every configured listener whose protocol this build serves; bind errors (port in
-    /// use, permission) stop the start-up, naming the listener.
-    pub async fn bind_all(&self, config: &Config, runtime: &mut Runtime) -> anyhow::Result<()> {
-        for listener in &config.listeners {
-            let bound = match listener.protocol {
+    /// Hands each socket bound by [`bind_all`] to the service of its protocol.
+    pub fn serve_all(&self, sockets: Vec<BoundSocket>, runtime: &mut Runtime) {
+        for socket in sockets {
+            match socket.config().protocol {
                 Protocol::Smtp | Protocol::Submission | Protocol::Submissions | Protocol::Lmtp => {
-                    Some(
-                        runtime
-                            .bind(
-                                listener,
-                                tern_smtp::REFUSAL,
-                                tern_smtp::service(Arc::clone(&self.smtp)),
-                            )
-                            .await,
+                    runtime.add(
+                        socket,
+                        tern_smtp::REFUSAL,
+                        tern_smtp::service(Arc::clone(&self.smtp)),
                     )
                 }
-                Protocol::Imap | Protocol::Imaps => Some(
-                    runtime
-                        .bind(
-                            listener,
-                            tern_imap::REFUSAL,
-                            tern_imap::service(Arc::clone(&self.imap)),
-                        )
-                        .await,
+                Protocol::Imap | Protocol::Imaps => runtime.add(
+                    socket,
+                    tern_imap::REFUSAL,
+                    tern_imap::service(Arc::clone(&self.imap)),
                 ),
-                Protocol::Pop3 | Protocol::Pop3s => Some(
-                    runtime
-                        .bind(
-                            listener,
-                            tern_pop3::REFUSAL,
-                            tern_pop3::service(Arc::clone(&self.pop3)),
-                        )
-                        .await,
+                Protocol::Pop3 | Protocol::Pop3s => runtime.add(
+                    socket,
+                    tern_pop3::REFUSAL,
+                    tern_pop3::service(Arc::clone(&self.pop3)),
                 ),
-                _ => None,
-            };
-            match bound {
-                // The runtime logs each bound address ("listening").
-                Some(result) => {
-                    result.with_context(|| format!("listener {}", listener.name))?;
+                // `bind_all` binds no other protocol; were it to, the socket is closed here.
+                other => {
+                    warn!(protocol = other.as_str(), "no service for this protocol");
+                    continue;
                 }
-                None => warn!(
-                    listener = %listener.name,
-                    protocol = listener.protocol.as_str(),
-                    bind = %listener.bind,
-                    "protocol not available in this build; listener not started"
-                ),
-            }
+            };
         }
-        Ok(())
     }
+}
+
+/// Binds every configured listener whose protocol this build serves, before anything else is
+/// opened (privileged ports need root, which `tern serve` gives up right after); bind errors
+/// (port in use, permission) stop the start-up, naming the listener.
+pub async fn bind_all(config: &Config) -> anyhow::Result<Vec<BoundSocket>> {
+    let mut sockets = Vec::new();
+    for listener in &config.listeners {
+        match listener.protocol {
+            Protocol::Smtp
+            | Protocol::Submission
+            | Protocol::Submissions
+            | Protocol::Lmtp
+            | Protocol::Imap
+            | Protocol::Imaps
+            | Protocol::Pop3
+            | Protocol::Pop3s => {
+                // The socket logs its bound address ("listening").
+                let socket = BoundSocket::bind(listener)
+                    .await
+                    .with_context(|| format!("listener {}", listener.name))?;
+                sockets.push(socket);
+            }
+            _ => warn!(
+                listener = %listener.name,
+                protocol = listener.protocol.as_str(),
+                bind = %listener.bind,
+                "protocol not available in this build; listener not started"
+            ),
+        }
+    }
+    Ok(sockets)
 }
 
 /// Email authentication (issue 7): DKIM keys from the data directory for signing and ARC sealing,

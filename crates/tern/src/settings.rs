@@ -40,6 +40,14 @@ pub fn load(global: &GlobalArgs) -> anyhow::Result<Config> {
     Ok(config)
 }
 
+/// [`load`] for an admin command: started as root, it then acts as the owner of the data
+/// directory (see [`crate::privileges::act_as_data_dir_owner`]).
+pub fn load_as_owner(global: &GlobalArgs) -> anyhow::Result<Config> {
+    let config = load(global)?;
+    crate::privileges::act_as_data_dir_owner(&config.data_dir)?;
+    Ok(config)
+}
+
 /// `tern config check [FILE]`: prints every error, or a one-line summary.
 pub fn check(global: &GlobalArgs, file: Option<PathBuf>) -> anyhow::Result<()> {
     let Some(path) = file.or_else(|| config_path(global)) else {

@@ -15,7 +15,7 @@ use crate::settings;
 const BATCH: usize = 500;
 
 pub async fn run(global: &GlobalArgs, cmd: SpamCommand) -> anyhow::Result<()> {
-    let config = settings::load(global)?;
+    let config = settings::load_as_owner(global)?;
     let store = settings::open_store(&config, StoreRole::Client).await?;
     let result = match cmd {
         SpamCommand::Train { spam, ham, account } => {

@@ -311,6 +311,8 @@ fn start_serve(data_dir: &Path) -> (Child, Receiver<String>) {
         .arg("--data-dir")
         .arg(data_dir)
         .arg("serve")
+        // The tests run as root where there is no `tern` user to switch to.
+        .arg("--allow-root")
         .env_remove("TERN_CONFIG")
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())

@@ -51,6 +51,18 @@ pub struct Config {
     pub store: StoreUrl,
     /// Log line format. Default: `text` (human readable); `json` for log shippers.
     pub log_format: LogFormat,
+    /// The system user `tern serve` switches to once its listeners are bound, when started as
+    /// root: it then opens the store, reads TLS keys and accepts connections only as that user,
+    /// so a flaw in a protocol session cannot act as root. Default: unset, which means `tern`
+    /// when started as root (start-up fails if there is no such user, unless `allow_root`); a
+    /// server started as another user stays that user, and setting `user` to someone else is
+    /// then an error (only root can switch users).
+    pub user: Option<String>,
+    /// Keep running as root when started as root and `user` is unset. Default: `false`, because
+    /// every parser of untrusted input would then run with full control of the machine; set it
+    /// only where something else confines the process (a container without other privileges).
+    /// The development profile (no config file, loopback only) has it on.
+    pub allow_root: bool,
     /// Sockets to listen on. Default: the standard ports (see [`ListenerConfig::defaults`]);
     /// development profile: loopback ports 2525, 2587, 2465, 2143, 2993, 2110, 2995, 4190, 8080.
     pub listeners: Vec<ListenerConfig>,
@@ -495,6 +507,11 @@ impl Config {
             store: StoreUrl::Sqlite(data_dir.join("tern.db")),
             data_dir,
             log_format: LogFormat::Text,
+            user: None,
+            // Loopback only, for trying Tern out: it runs as whoever starts it (root with a
+            // warning), so `cargo run -- serve` works as is on a fresh machine. Every config
+            // file refuses root unless it says `allow_root = true`.
+            allow_root: true,
             listeners: ListenerConfig::development(),
             auth: AuthConfig {
                 allow_plaintext_on_loopback: true,

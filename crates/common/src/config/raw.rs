@@ -18,6 +18,9 @@ pub(super) struct RawConfig {
     pub store: Option<String>,
     /// `text` or `json`.
     pub log_format: Option<String>,
+    /// The account `tern serve` runs as after binding its ports, when started as root.
+    pub user: Option<String>,
+    pub allow_root: Option<bool>,
     /// `[[listener]]` tables; absent means the default listeners, `listener = []` means none.
     #[serde(rename = "listener")]
     pub listeners: Option<Vec<RawListener>>,

@@ -49,6 +49,8 @@ fn development_profile_is_loopback_with_self_signed_tls_and_plaintext_on_loopbac
     );
     assert!(c.listeners.iter().all(|l| l.bind.ip().is_loopback()));
     assert_eq!(c.self_signed_names(), ["localhost"]);
+    // Loopback only: it runs as whoever starts it, so the README's first command works as root.
+    assert!(c.allow_root);
 }
 
 #[test]
@@ -62,6 +64,7 @@ fn example_file_parses_to_the_documented_values() {
         StoreUrl::Sqlite(PathBuf::from("/var/lib/tern/tern.db"))
     );
     assert_eq!(c.log_format, LogFormat::Text);
+    assert_eq!((c.user.as_deref(), c.allow_root), (None, false));
     // Every value the example spells out equals the built-in default.
     assert_eq!(c.auth, AuthConfig::default());
     assert_eq!(c.limits, Limits::default());
@@ -430,4 +433,16 @@ self_signed = true
             "limits.max_connections_per_ipv6_48: must be at least 1",
         ]
     );
+}
+
+#[test]
+fn user_names_that_cannot_be_in_the_passwd_database_are_rejected() {
+    for bad in ["", "a:b", " tern", "a/b"] {
+        let text = format!("user = {bad:?}\n");
+        let err = parse(&text).expect_err(&text).to_string();
+        assert!(err.contains("user: invalid user name"), "{err}");
+    }
+    let c = parse("user = \"mail-tern\"\nallow_root = true\n[tls]\nself_signed = true\n")
+        .expect("valid");
+    assert_eq!((c.user.as_deref(), c.allow_root), (Some("mail-tern"), true));
 }

@@ -91,6 +91,16 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, Config
         }
     };
 
+    let user = match raw.user {
+        // A user name is looked up in the passwd database: no NUL, no ':' (the field separator),
+        // nothing empty; the rest is the system's business.
+        Some(u) if u.is_empty() || u.contains(['\0', ':', '/']) || u.trim() != u => {
+            errors.push("user", format!("invalid user name {u:?}"));
+            None
+        }
+        user => user,
+    };
+
     let listeners = match raw.listeners {
         None => ListenerConfig::defaults(),
         Some(list) => listeners(list, &mut errors),
@@ -113,6 +123,8 @@ pub(super) fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, Config
             data_dir,
             store,
             log_format,
+            user,
+            allow_root: raw.allow_root.unwrap_or(false),
             listeners,
             auth,
             limits,

@@ -15,6 +15,10 @@ use std::time::{Duration, Instant};
 /// The password every test user gets.
 pub const PASSWORD: &str = "test-password-1";
 
+/// Test servers keep running as root where the tests run as root (CI), which has no `tern` user;
+/// `privileges.rs` tests the switch.
+const RUN_AS_ROOT: &str = "allow_root = true\n";
+
 pub struct TestServer {
     pub dir: tempfile::TempDir,
     /// The mail domain of this instance (`example.test` unless [`Instance`] says otherwise).
@@ -57,7 +61,7 @@ impl TestServer {
         let domain = instance.domain.as_str();
         let mut toml = format!(
             "hostname = \"mail.{domain}\"\ndomains = [\"{domain}\"]\ndata_dir = \"{}\"\n\
-             [tls]\nself_signed = true\n",
+             {RUN_AS_ROOT}[tls]\nself_signed = true\n",
             dir.path().join("data").display()
         );
         // Plaintext logins on loopback, unless the test configures [auth] itself.
@@ -136,7 +140,21 @@ impl TestServer {
     }
 
     pub fn launch(&mut self) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tern"))
+        self.launch_via(&[]);
+    }
+
+    /// Like [`TestServer::launch`], through a wrapper that execs the server (e.g.
+    /// `["setpriv", "--groups", "0", "--"]`), so the server keeps the child's pid.
+    pub fn launch_via(&mut self, wrapper: &[&str]) {
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(env!("CARGO_BIN_EXE_tern"));
+                command
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_tern")),
+        };
+        let mut child = command
             .arg("--config")
             .arg(&self.config)
             .arg("serve")
@@ -174,6 +192,18 @@ impl TestServer {
         // Keep draining stderr so the server never blocks on a full pipe.
         std::thread::spawn(move || while rx.recv().is_ok() {});
         self.child = Some(child);
+    }
+
+    /// Replaces the `allow_root = true` line of the config (tests run as root in CI, with no
+    /// `tern` user) with `top_level`, e.g. `user = "nobody"`; before `launch`.
+    pub fn set_run_as(&self, top_level: &str) {
+        let text = std::fs::read_to_string(&self.config).expect("read config");
+        assert!(
+            text.contains(RUN_AS_ROOT),
+            "the config already says who to run as"
+        );
+        let text = text.replacen(RUN_AS_ROOT, &format!("{top_level}\n"), 1);
+        std::fs::write(&self.config, text).expect("write config");
     }
 
     /// The address of the listener named `name`.
