@@ -28,6 +28,7 @@ fn run(data: &[u8]) {
             max_line: 200,
             max_literal: 300,
             max_command_literals: 500,
+            max_other_literals: 400,
             max_depth: 6,
             literal_plus: if control & 2 == 0 {
                 LiteralPlus::Plus

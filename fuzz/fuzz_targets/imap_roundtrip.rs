@@ -53,6 +53,7 @@ fn run(data: &[u8]) {
         max_line: 1 << 24,
         max_literal: 1 << 26,
         max_command_literals: 1 << 28,
+        max_other_literals: 1 << 28,
         ..DecoderConfig::default()
     };
     for command in commands {

@@ -40,7 +40,8 @@
 //! Invariants:
 //! - Nothing here panics on any input; the session feeds it raw network bytes.
 //! - Buffering is bounded: at most [`DecoderConfig::max_line`] octets of command text plus
-//!   [`DecoderConfig::max_command_literals`] octets of literal data are held for one command.
+//!   [`DecoderConfig::max_command_literals`] octets of literal data are held for one APPEND,
+//!   [`DecoderConfig::max_other_literals`] for any other command.
 //!   An over-long line or over-limit literal switches the decoder to a "skip until the end of
 //!   this command" state that discards input as it arrives.
 //! - The decoder's output does not depend on how the input is split into reads.

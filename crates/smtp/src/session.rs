@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::SmtpContext;
 use crate::body::{Body, BodyError};
-use crate::cmd::{ChunkPlan, Outcome};
+use crate::cmd::{BdatLine, ChunkPlan, Outcome, invalid_bdat, parse_bdat};
 use crate::error::{SessionError, parse_error_reply};
 use crate::message::DataText;
 use crate::reply::{Reply, r};
@@ -380,7 +380,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             let text = text.strip_suffix(b"\r").unwrap_or(text);
             self.state.handle_sasl_response(text).await
         } else {
-            match Request::parse(&mut line.iter()) {
+            let request = match parse_bdat(&line) {
+                BdatLine::NotBdat => Request::parse(&mut line.iter()),
+                BdatLine::Valid { chunk_size, last } => Ok(Request::Bdat {
+                    chunk_size,
+                    is_last: last,
+                }),
+                BdatLine::Invalid => return Ok(self.apply(Outcome::Reply(invalid_bdat()))),
+            };
+            match request {
                 Ok(request) => match self.state.dispatch(request, &line).await {
                     Ok(outcome) => outcome,
                     Err(e) => {

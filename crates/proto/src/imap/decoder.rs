@@ -36,6 +36,10 @@ pub struct DecoderConfig {
     pub max_literal: u64,
     /// Most literal octets in one command (MULTIAPPEND sends several). Default 100 MiB.
     pub max_command_literals: u64,
+    /// Most literal octets in one command other than APPEND (search strings, mailbox names,
+    /// passwords), which are buffered whole before the command runs. Default 64 KiB, the
+    /// same as `max_line`: only APPEND carries message-sized literals.
+    pub max_other_literals: u64,
     /// Deepest nesting of search keys (parentheses, NOT, OR). Default 32.
     pub max_depth: usize,
     /// Which non-synchronizing literals are accepted. Default LITERAL+.
@@ -50,6 +54,7 @@ impl Default for DecoderConfig {
             max_line: 64 * 1024,
             max_literal: 50 * 1024 * 1024,
             max_command_literals: 100 * 1024 * 1024,
+            max_other_literals: 64 * 1024,
             max_depth: 32,
             literal_plus: LiteralPlus::Plus,
             utf8_accept: false,
@@ -373,8 +378,17 @@ impl CommandDecoder {
         } else {
             self.config.max_literal
         };
+        // Without this a SEARCH with many literals (`BODY {1048576+}` × 100) would be
+        // buffered whole, up to `max_command_literals` per connection.
+        let command_limit = if is_append(buf) {
+            self.config.max_command_literals
+        } else {
+            self.config
+                .max_command_literals
+                .min(self.config.max_other_literals)
+        };
         let total = self.literal_total.saturating_add(header.size);
-        if header.size > limit || total > self.config.max_command_literals {
+        if header.size > limit || total > command_limit {
             buf.advance(line_end);
             self.reset();
             self.skip = skip_after(Some(header));
@@ -384,7 +398,7 @@ impl CommandDecoder {
                 limit: if header.size > limit {
                     limit
                 } else {
-                    self.config.max_command_literals
+                    command_limit
                 },
                 synchronizing: header.synchronizing,
             });
@@ -530,6 +544,25 @@ fn command_tag(head: &[u8]) -> Option<Tag> {
     std::str::from_utf8(head.get(..sp)?).ok().and_then(Tag::new)
 }
 
+/// The command name after the tag at the start of `buf` (possibly empty).
+fn command_name(buf: &[u8]) -> &[u8] {
+    let Some(sp) = buf.iter().position(|&b| b == b' ') else {
+        return &[];
+    };
+    let rest = buf.get(sp + 1..).unwrap_or_default();
+    let end = rest
+        .iter()
+        .position(|&b| !super::types::is_atom_char(b))
+        .unwrap_or(rest.len());
+    rest.get(..end).unwrap_or_default()
+}
+
+/// Whether the command at the start of `buf` is APPEND, the one command whose literals
+/// are messages (RFC 9051 §6.3.12).
+fn is_append(buf: &[u8]) -> bool {
+    command_name(buf).eq_ignore_ascii_case(b"APPEND")
+}
+
 /// Whether the command at the start of `buf` (after its tag) names a command that takes
 /// arguments, so a literal may follow.
 fn is_known_command(buf: &[u8]) -> bool {
@@ -554,15 +587,7 @@ fn is_known_command(buf: &[u8]) -> bool {
         b"COPY",
     ];
     const MORE: [&[u8]; 3] = [b"MOVE", b"FETCH", b"STORE"];
-    let Some(sp) = buf.iter().position(|&b| b == b' ') else {
-        return false;
-    };
-    let rest = buf.get(sp + 1..).unwrap_or_default();
-    let end = rest
-        .iter()
-        .position(|&b| !super::types::is_atom_char(b))
-        .unwrap_or(rest.len());
-    let name = rest.get(..end).unwrap_or_default();
+    let name = command_name(buf);
     WITH_ARGUMENTS
         .iter()
         .chain(MORE.iter())

@@ -18,7 +18,7 @@ use crate::error::SessionError;
 use crate::reply::{Reply, r};
 use crate::state::{Flavor, SessionState};
 
-pub(crate) use bdat::ChunkPlan;
+pub(crate) use bdat::{BdatLine, ChunkPlan, invalid_bdat, parse_bdat};
 pub(crate) use dsn::MailDsn;
 
 /// What the session loop does after a command.

@@ -290,6 +290,37 @@ fn total_literal_octets_per_command_are_bounded() {
 }
 
 #[test]
+fn literals_outside_append_are_bounded_by_max_other_literals() {
+    let config = DecoderConfig {
+        max_other_literals: 15,
+        ..DecoderConfig::default()
+    };
+    // A SEARCH whose second literal passes the total is refused and skipped.
+    let input = b"a SEARCH BODY {10+}\r\n0123456789 BODY {10+}\r\n0123456789\r\nb NOOP\r\n";
+    let (outputs, _) = decode_chunked_with(&config, input);
+    assert_eq!(
+        outputs[0],
+        Err(DecodeError::TooBig {
+            tag: Some(tag("a")),
+            size: 10,
+            limit: 15,
+            synchronizing: false
+        })
+    );
+    assert!(is_command(&outputs[1], "b"));
+    // A synchronizing one gets no continuation; UID SEARCH is not APPEND either.
+    let (outputs, _) = decode_chunked_with(&config, b"c UID SEARCH BODY {16}\r\n");
+    assert!(
+        matches!(&outputs[..], [Err(DecodeError::TooBig { limit: 15, .. })]),
+        "{outputs:?}"
+    );
+    // APPEND literals count against max_command_literals alone.
+    let input = b"d APPEND x {10+}\r\n0123456789 {10+}\r\n0123456789\r\n";
+    let (outputs, _) = decode_chunked_with(&config, input);
+    assert!(is_command(&outputs[0], "d"), "{outputs:?}");
+}
+
+#[test]
 fn memory_stays_bounded_while_skipping() {
     let config = small(4096, 1 << 20);
     let mut decoder = CommandDecoder::new(config);
