@@ -33,7 +33,7 @@ cat >"$config" <<TOML
 hostname = "mail.bench.test"
 domains = ["bench.test"]
 data_dir = "$TERN_BENCH_DIR/data"
-# A throwaway benchmark server; as root it would otherwise need a `tern` user to switch to.
+# A throwaway benchmark server; as root it would otherwise need a tern user to switch to.
 allow_root = true
 [auth]
 allow_plaintext_on_loopback = true
