@@ -8,12 +8,9 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
 
 use support::wire::Wire;
 use support::{PASSWORD, TestServer};
@@ -247,37 +244,7 @@ fn blob_files(blobs: &Path) -> usize {
 #[test]
 fn a_second_serve_on_the_same_data_directory_exits_with_a_clear_error_while_the_first_serves() {
     let server = TestServer::start(&["smtp", "pop3"], &["alice"]);
-    let mut second = Command::new(env!("CARGO_BIN_EXE_tern"))
-        .arg("--config")
-        .arg(&server.config)
-        .arg("serve")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start a second tern serve");
-    let mut stderr = second.stderr.take().expect("stderr");
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = second.try_wait().expect("wait") {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    if status.is_none() {
-        let _ = second.kill();
-        let _ = second.wait();
-    }
-    let text = reader.join().expect("stderr reader");
-    let status = status.unwrap_or_else(|| panic!("the second tern serve kept running:\n{text}"));
+    let (status, text) = server.serve_until_exit();
     assert!(
         !status.success(),
         "the second tern serve succeeded:\n{text}"

@@ -5,11 +5,9 @@
 
 mod support;
 
-use std::io::Read;
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use support::wire::Wire;
 use support::{PASSWORD, TestServer};
@@ -59,42 +57,6 @@ fn hand_data_dir_to(server: &TestServer, user: &str) {
         .status()
         .expect("run chown");
     assert!(status.success(), "chown -R {user}: failed");
-}
-
-/// Runs `tern serve` on `server`'s config and returns its exit status and standard error; fails
-/// the test if it is still running after 30 seconds.
-fn serve_until_exit(server: &TestServer) -> (std::process::ExitStatus, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tern"))
-        .arg("--config")
-        .arg(&server.config)
-        .arg("serve")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start tern serve");
-    let mut stderr = child.stderr.take().expect("stderr");
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "tern serve kept running: {}",
-                reader.join().unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    (status, reader.join().unwrap_or_default())
 }
 
 #[test]
@@ -178,7 +140,7 @@ fn serve_started_as_root_without_a_user_to_switch_to_refuses_before_binding() {
     }
     let server = TestServer::prepare(&["smtp"], &[], "");
     server.set_run_as("");
-    let (status, stderr) = serve_until_exit(&server);
+    let (status, stderr) = server.serve_until_exit();
     assert!(!status.success(), "{stderr}");
     assert!(stderr.contains("does not keep running as root"), "{stderr}");
     assert!(stderr.contains("useradd --system"), "{stderr}");
@@ -196,7 +158,7 @@ fn serve_refuses_a_data_directory_the_configured_user_does_not_own_and_names_the
     }
     let server = TestServer::prepare(&["smtp"], &["alice"], "");
     server.set_run_as("user = \"nobody\"");
-    let (status, stderr) = serve_until_exit(&server);
+    let (status, stderr) = server.serve_until_exit();
     assert!(!status.success(), "{stderr}");
     let chown = format!("chown -R nobody: {}", server.data_dir().display());
     assert!(stderr.contains(&chown), "{stderr}");
