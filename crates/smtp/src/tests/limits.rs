@@ -152,3 +152,22 @@ async fn stalled_data_gets_421_after_the_data_timeout() {
     c.expect_closed().await;
     assert_eq!(h.total_messages().await, 0);
 }
+
+#[tokio::test]
+async fn a_declared_size_past_64_bits_is_refused_not_wrapped() {
+    let h = harness_with(|ctx| ctx.max_message_size = 1000).await;
+    let mut c = h.mx().await;
+    c.ehlo().await;
+    // smtp-proto's parser reads these as 0 and 1000: past 2^64 it starts again.
+    c.cmd(
+        "MAIL FROM:<a@remote.test> SIZE=184467440737095516160",
+        "501 5.5.4",
+    )
+    .await;
+    c.cmd(
+        "MAIL FROM:<a@remote.test> SIZE=1844674407370955161601000",
+        "501 5.5.4",
+    )
+    .await;
+    c.cmd("MAIL FROM:<a@remote.test> SIZE=1000", "250").await;
+}
