@@ -11,7 +11,11 @@ use tracing::{debug, info, warn};
 
 use crate::password::{self, ScramCredentials, hmac_sha256, nonzero_iterations};
 use crate::sasl::{LoginServer, LoginStep, Mechanism, SaslError, ScramServer, parse_plain};
+use crate::throttle::Refusal;
 use crate::{Account, AuthError, Directory};
+
+/// How often an attempt that found its key busy asks again: a fraction of a verification.
+const BUSY_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// What to send the client after a step.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,8 +49,40 @@ enum State {
 /// SCRAM between server-first and client-final (boxed: much larger than the other states).
 struct ScramPending {
     server: ScramServer,
-    username: String,
+    attempt: Admission,
     account: Option<Account>,
+}
+
+/// A login attempt the throttle admitted: it counts there as in flight (as if failing) until
+/// its outcome is recorded; dropped without one (the client left, a temporary error), it just
+/// stops counting.
+struct Admission {
+    directory: Directory,
+    key: String,
+    ip: IpAddr,
+    settled: bool,
+}
+
+impl Admission {
+    fn succeeded(mut self) {
+        self.settled = true;
+        self.directory.login_succeeded(&self.key, self.ip);
+    }
+
+    /// `password` is the wrong password, when the mechanism had one (for the throttle to tell
+    /// a repeat from a new guess).
+    fn failed(mut self, password: Option<&[u8]>) {
+        self.settled = true;
+        self.directory.login_failed(&self.key, self.ip, password);
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.directory.inner.throttle.release(&self.key, self.ip);
+        }
+    }
 }
 
 impl std::fmt::Debug for SaslExchange {
@@ -114,7 +150,7 @@ impl SaslExchange {
                 let mut server = ScramServer::new()?;
                 let first = server.client_first(message)?;
                 let username = login_key(&first.username);
-                directory.admit(&username, ip).await?;
+                let attempt = directory.admit(&username, ip).await?;
                 let account = directory.account_for_login(&username).await?;
                 let credentials = match account.as_ref().map(|a| a.scram_sha256.as_deref()) {
                     Some(Some(stored)) => match ScramCredentials::parse(stored) {
@@ -133,7 +169,7 @@ impl SaslExchange {
                 let server_first = server.server_first(&credentials)?;
                 self.state = State::ScramFinal(Box::new(ScramPending {
                     server,
-                    username,
+                    attempt,
                     account,
                 }));
                 Ok(SaslStep::Challenge(server_first))
@@ -141,17 +177,17 @@ impl SaslExchange {
             (State::ScramFinal(pending), Some(message)) => {
                 let ScramPending {
                     mut server,
-                    username,
+                    attempt,
                     account,
                 } = *pending;
                 match (server.client_final(message), account) {
                     (Ok(server_final), Some(account)) => {
-                        directory.login_succeeded(&username, ip);
+                        attempt.succeeded();
                         Ok(success(account, Some(server_final)))
                     }
                     (Ok(_), None) | (Err(SaslError::InvalidProof), _) => {
                         // No password to compare: a SCRAM proof differs on every attempt.
-                        directory.login_failed(&username, ip, None);
+                        attempt.failed(None);
                         Err(AuthError::Failed)
                     }
                     (Err(e), _) => Err(e.into()),
@@ -203,7 +239,7 @@ impl Directory {
         client_ip: IpAddr,
     ) -> Result<Account, AuthError> {
         let key = login_key(username);
-        self.admit(&key, client_ip).await?;
+        let attempt = self.admit(&key, client_ip).await?;
         let account = self.account_for_login(&key).await?;
         // A password SASLprep refuses cannot match; it still costs a verification.
         let prepared = password::prepare(password.expose()).ok();
@@ -217,7 +253,7 @@ impl Directory {
             )
         {
             self.inner.cache_hits.fetch_add(1, Ordering::Relaxed);
-            self.login_succeeded(&key, client_ip);
+            attempt.succeeded();
             return Ok(account.clone());
         }
         let phc = match &account {
@@ -241,11 +277,11 @@ impl Directory {
                     &prepared,
                     Instant::now(),
                 );
-                self.login_succeeded(&key, client_ip);
+                attempt.succeeded();
                 Ok(account)
             }
             _ => {
-                self.login_failed(&key, client_ip, Some(password.expose().as_bytes()));
+                attempt.failed(Some(password.expose().as_bytes()));
                 Err(AuthError::Failed)
             }
         }
@@ -253,16 +289,39 @@ impl Directory {
 
     /// Lets a login attempt go ahead: at once, after the tarpit's delay (slept here, before the
     /// password is looked at), or not at all while the address is blocked.
-    async fn admit(&self, key: &str, ip: IpAddr) -> Result<(), AuthError> {
-        let now = Instant::now();
-        match self.inner.throttle.admit(key, ip, now) {
+    async fn admit(&self, key: &str, ip: IpAddr) -> Result<Admission, AuthError> {
+        let throttle = &self.inner.throttle;
+        let asked = Instant::now();
+        let mut now = asked;
+        let mut admitted = throttle.admit(key, ip, now);
+        // Others under the same key are being verified: their outcomes are recorded within a
+        // verification's time, then this attempt is admitted, delayed or refused accordingly.
+        while admitted == Err(Refusal::Busy) {
+            if now.duration_since(asked) >= throttle.config().max_delay {
+                admitted = Err(Refusal::Queued {
+                    retry_after: throttle.config().max_delay,
+                });
+                break;
+            }
+            tokio::time::sleep(BUSY_POLL).await;
+            now = Instant::now();
+            admitted = throttle.admit(key, ip, now);
+        }
+        match admitted {
             Ok(start) => {
+                // Counted from now on, also while it sleeps.
+                let attempt = Admission {
+                    directory: self.clone(),
+                    key: key.to_owned(),
+                    ip,
+                    settled: false,
+                };
                 let wait = start.saturating_duration_since(now);
                 if !wait.is_zero() {
                     info!(user = %key, %ip, wait_ms = wait.as_millis(), "login delayed after failed logins");
                     tokio::time::sleep_until(tokio::time::Instant::from_std(start)).await;
                 }
-                Ok(())
+                Ok(attempt)
             }
             Err(refusal) => {
                 let retry_after = refusal.retry_after();

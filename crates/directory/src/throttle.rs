@@ -28,7 +28,15 @@
 //!
 //! Concurrent attempts cannot bypass a delay: each key has a "not before" instant, and every
 //! attempt admitted while the key's tarpit is active pushes it one delay further, so parallel
-//! connections queue behind each other. An attempt that would have to queue longer than
+//! connections queue behind each other. Before the first failures are recorded, though, there
+//! is no tarpit yet: fifty connections sending their guesses at the same instant would all be
+//! verified at once. So each key also bounds its attempts in flight (admitted, outcome not yet
+//! recorded): at most `account_limit` per (name, address) and half of `ip_limit` per address,
+//! the points where the tarpits start. A further attempt is [`Refusal::Busy`]: the caller
+//! waits and asks again, and by then the outcomes of those in flight are recorded, so a wave
+//! of guesses meets the tarpit after its first few, while a burst of honest logins (an office
+//! behind one address at nine o'clock, a webmail server) only waits a verification or two.
+//! Counting attempts in flight as failures instead would delay such bursts for seconds. An attempt that would have to queue longer than
 //! `max_delay` is refused with the time to wait rather than held; that only ever concerns the
 //! key that is failing, and a client that waits for each answer never meets it.
 //!
@@ -99,6 +107,9 @@ pub enum Refusal {
         /// When a new attempt would be admitted without queueing.
         retry_after: Duration,
     },
+    /// As many attempts under this key as it allows are being verified: ask again shortly
+    /// (their outcomes decide whether this one is delayed).
+    Busy,
 }
 
 impl Refusal {
@@ -107,6 +118,7 @@ impl Refusal {
             Refusal::AddressBlocked { retry_after } | Refusal::Queued { retry_after } => {
                 *retry_after
             }
+            Refusal::Busy => Duration::ZERO,
         }
     }
 }
@@ -116,6 +128,7 @@ impl std::fmt::Display for Refusal {
         f.write_str(match self {
             Refusal::AddressBlocked { .. } => "client address blocked",
             Refusal::Queued { .. } => "too many parallel attempts",
+            Refusal::Busy => "as many attempts as allowed are being verified",
         })
     }
 }
@@ -204,17 +217,21 @@ impl Throttle {
         let config = &self.config;
         let mut tables = lock(&self.tables);
         let Tables { pairs, ips } = &mut *tables;
-        let ip_entry = ips.entries.get_mut(&IpKey::from(ip));
-        if let Some(entry) = &ip_entry
+        if let Some(entry) = ips.entries.get(&IpKey::from(ip))
             && let Some(until) = entry.blocked_until.filter(|until| *until > now)
         {
             return Err(Refusal::AddressBlocked {
                 retry_after: until - now,
             });
         }
-        let pair_entry = pairs.entries.get_mut(&PairKey::new(account, ip));
-        // Each active tarpit: the entry and the gap it puts behind this attempt.
-        let mut active: Vec<(&mut Entry, Duration)> = Vec::with_capacity(2);
+        // The entries are created here, not at the first failure, to count this attempt while
+        // it is in flight.
+        let pair_entry =
+            (config.account_limit > 0).then(|| pairs.entry(PairKey::new(account, ip), now, config));
+        let ip_entry = (config.ip_limit > 0).then(|| ips.entry(IpKey::from(ip), now, config));
+        // Each key: its entry, the gap this attempt puts behind itself while the key's tarpit
+        // is active, and whether the key has as many attempts in flight as it allows.
+        let mut keys: Vec<(&mut Entry, Duration, bool)> = Vec::with_capacity(2);
         for (entry, tarpit_from) in [
             (pair_entry, config.account_limit),
             (ip_entry, config.ip_tarpit_from()),
@@ -222,24 +239,43 @@ impl Throttle {
             if let Some(entry) = entry {
                 entry.refresh(now, config.window);
                 let gap = config.delay(entry.failures, tarpit_from);
-                if !gap.is_zero() {
-                    active.push((entry, gap));
-                }
+                let full = entry.in_flight >= tarpit_from;
+                keys.push((entry, gap, full));
             }
         }
-        let start = active
+        let start = keys
             .iter()
-            .map(|(entry, _)| entry.not_before)
+            .filter(|(_, gap, _)| !gap.is_zero())
+            .map(|(entry, _, _)| entry.not_before)
             .fold(now, Instant::max);
         let wait = start - now;
         if wait > config.max_delay {
             return Err(Refusal::Queued { retry_after: wait });
         }
-        for (entry, gap) in active {
-            entry.not_before = start + gap;
+        if keys.iter().any(|(_, _, full)| *full) {
+            return Err(Refusal::Busy);
+        }
+        for (entry, gap, _) in keys {
+            if !gap.is_zero() {
+                entry.not_before = start + gap;
+            }
+            entry.in_flight = entry.in_flight.saturating_add(1);
             entry.last_seen = now;
         }
         Ok(start)
+    }
+
+    /// Forgets an admitted attempt that ends without an outcome (the client went away, or
+    /// the verification failed for a reason of ours): it no longer counts as in flight.
+    pub fn release(&self, account: &str, ip: IpAddr) {
+        let mut tables = lock(&self.tables);
+        let Tables { pairs, ips } = &mut *tables;
+        if let Some(entry) = pairs.entries.get_mut(&PairKey::new(account, ip)) {
+            entry.settle();
+        }
+        if let Some(entry) = ips.entries.get_mut(&IpKey::from(ip)) {
+            entry.settle();
+        }
     }
 
     /// Records a failed attempt; `password` is the wrong password when the mechanism had one
@@ -261,8 +297,12 @@ impl Throttle {
         let mut tables = lock(&self.tables);
         let Tables { pairs, ips } = &mut *tables;
         let pair = pairs.entry(PairKey::new(account, ip), now, config);
+        pair.settle();
         pair.refresh(now, config.window);
         if fingerprint.is_some() && pair.failures > 0 && pair.last_password == fingerprint {
+            if let Some(address) = ips.entries.get_mut(&IpKey::from(ip)) {
+                address.settle();
+            }
             return None;
         }
         pair.last_password = fingerprint;
@@ -271,6 +311,7 @@ impl Throttle {
             return None;
         }
         let address = ips.entry(IpKey::from(ip), now, config);
+        address.settle();
         address.refresh(now, config.window);
         if address.blocked_until.is_some() {
             // A verification that was under way when the block began.
@@ -298,12 +339,15 @@ impl Throttle {
     pub fn record_success(&self, account: &str, ip: IpAddr, now: Instant) {
         let mut tables = lock(&self.tables);
         let Tables { pairs, ips } = &mut *tables;
-        let Some(pair) = pairs.entries.remove(&PairKey::new(account, ip)) else {
-            return;
-        };
+        // No pair entry when the tarpit per name is off (or it was evicted): nothing to forgive.
+        let forgiven = pairs
+            .entries
+            .remove(&PairKey::new(account, ip))
+            .map_or(0, |pair| pair.failures);
         if let Some(address) = ips.entries.get_mut(&IpKey::from(ip)) {
+            address.settle();
             address.refresh(now, self.config.window);
-            address.failures = address.failures.saturating_sub(pair.failures);
+            address.failures = address.failures.saturating_sub(forgiven);
             if self
                 .config
                 .delay(address.failures, self.config.ip_tarpit_from())
@@ -370,6 +414,8 @@ struct Entry {
     blocked_until: Option<Instant>,
     /// Pairs only: fingerprint of the last wrong password.
     last_password: Option<u32>,
+    /// Admitted attempts whose outcome is not recorded yet.
+    in_flight: u32,
 }
 
 impl Entry {
@@ -381,7 +427,13 @@ impl Entry {
             not_before: now,
             blocked_until: None,
             last_password: None,
+            in_flight: 0,
         }
+    }
+
+    /// One admitted attempt has its outcome (or was abandoned).
+    fn settle(&mut self) {
+        self.in_flight = self.in_flight.saturating_sub(1);
     }
 
     /// Ends a block that is over and forgets failures older than the window.
@@ -409,7 +461,7 @@ impl Entry {
     fn is_stale(&self, now: Instant, window: Duration) -> bool {
         let window_over = now.saturating_duration_since(self.window_start) >= window;
         let unblocked = self.blocked_until.is_none_or(|until| until <= now);
-        window_over && unblocked && self.not_before <= now
+        window_over && unblocked && self.not_before <= now && self.in_flight == 0
     }
 }
 

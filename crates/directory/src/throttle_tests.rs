@@ -73,6 +73,44 @@ fn a_few_wrong_passwords_then_the_right_one_is_admitted_within_a_second_and_then
 }
 
 #[test]
+fn parallel_first_attempts_are_bounded_before_any_failure_is_recorded() {
+    let t = pairs_only();
+    let now = Instant::now();
+    // Fifty connections send a guess at the same instant: without a bound on attempts in
+    // flight, all fifty would be verified before the first failure was recorded.
+    let admitted: Vec<Result<Instant, Refusal>> =
+        (0..50).map(|_| t.admit("alice", IP, now)).collect();
+    assert_eq!(admitted[..5], [Ok(now); 5]);
+    assert_eq!(admitted[5..], [Err(Refusal::Busy); 45]);
+    // Their outcomes are recorded: the ones that asked again meet the tarpit.
+    fail(&t, "alice", IP, 5, now);
+    assert_eq!(t.admit("alice", IP, now), Ok(now + S));
+    // An abandoned attempt stops counting, and a success clears the key.
+    t.release("alice", IP);
+    let later = now + 20 * S;
+    assert_eq!(t.admit("alice", IP, later), Ok(later));
+    t.record_success("alice", IP, later);
+    assert_eq!(t.tracked().0, 0);
+}
+
+#[test]
+fn attempts_in_flight_are_bounded_per_address_too() {
+    let t = throttle_with(ThrottleConfig::default());
+    let now = Instant::now();
+    // Spraying: one attempt at each of many names, all at once. An address may have half its
+    // block limit (10 by default) in flight.
+    let at_once = (0..40)
+        .filter(|i| t.admit(&format!("user{i}"), IP, now) == Ok(now))
+        .count();
+    assert_eq!(at_once, 10);
+    assert_eq!(t.admit("user0", IP, now), Err(Refusal::Busy));
+    // Another address is untouched; successes free their slots.
+    assert_eq!(t.admit("user0", IP2, now), Ok(now));
+    t.record_success("user0", IP, now);
+    assert_eq!(t.admit("user40", IP, now), Ok(now));
+}
+
+#[test]
 fn concurrent_attempts_on_one_key_queue_behind_each_other() {
     let t = pairs_only();
     let now = Instant::now();
@@ -85,12 +123,18 @@ fn concurrent_attempts_on_one_key_queue_behind_each_other() {
             Err(refusal) => break refusal,
         }
     };
-    assert_eq!(starts, [2, 4, 6, 8, 10, 12, 14]);
+    // Five in flight, the most one (name, address) allows: the next asks again later.
+    assert_eq!(starts, [2, 4, 6, 8, 10]);
+    assert_eq!(refusal, Refusal::Busy);
+    // One of them fails: the next queues behind the others, with the longer gap it earned.
+    t.record_failure("alice", IP, Some(b"guess-x"), now);
+    assert_eq!(t.admit("alice", IP, now), Ok(now + 12 * S));
+    t.release("alice", IP);
     assert_eq!(
-        refusal,
-        Refusal::Queued {
+        t.admit("alice", IP, now),
+        Err(Refusal::Queued {
             retry_after: 16 * S
-        }
+        })
     );
     // Queueing concerns that key only: the same name from elsewhere goes at once.
     assert_eq!(t.admit("alice", IP2, now), Ok(now));

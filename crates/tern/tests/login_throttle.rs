@@ -264,3 +264,74 @@ fn a_device_retrying_an_old_password_delays_and_blocks_nobody() {
     }
     assert_eq!(throttled_lines(&server, PHONE), Vec::<String>::new());
 }
+
+#[test]
+fn guesses_sent_in_parallel_meet_the_tarpit_before_the_first_failure_is_recorded() {
+    const CONNECTIONS: usize = 40;
+    let server = server_with("");
+    // Forty connections from one address, each ready to send a wrong password for alice.
+    let mut wires: Vec<Wire> = (0..CONNECTIONS)
+        .map(|_| {
+            let mut wire = Wire::connect_from(ATTACKER, server.addr("imap"));
+            wire.line();
+            wire
+        })
+        .collect();
+    let go = std::sync::Barrier::new(CONNECTIONS);
+    let answers: Vec<Option<Outcome>> = thread::scope(|scope| {
+        let threads: Vec<_> = wires
+            .iter_mut()
+            .enumerate()
+            .map(|(i, wire)| {
+                let go = &go;
+                scope.spawn(move || {
+                    go.wait();
+                    wire.send(format!("a LOGIN alice@example.test guess-{i}\r\n"));
+                    // What is answered within 3 s; a guess still delayed then is given up.
+                    wire.set_timeout(Duration::from_secs(3));
+                    loop {
+                        match wire.try_line() {
+                            Ok(Some(line)) if line.starts_with("a ") => {
+                                break Some(classify(
+                                    &line,
+                                    "a OK ",
+                                    "a NO [AUTHENTICATIONFAILED] ",
+                                    "a NO [UNAVAILABLE] ",
+                                ));
+                            }
+                            Ok(Some(_)) => {}
+                            Ok(None) | Err(_) => break None,
+                        }
+                    }
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().expect("guessing thread"))
+            .collect()
+    });
+    drop(wires);
+    let verified = answers
+        .iter()
+        .filter(|a| **a == Some(Outcome::Failed))
+        .count();
+    let refused = answers
+        .iter()
+        .filter(|a| **a == Some(Outcome::Refused))
+        .count();
+    // Five guesses are verified at once (the most one name from one address may have in
+    // flight), the others wait for their outcomes and then meet the tarpit: a few more are
+    // verified a second or more apart, and the rest would queue past 15 s, so they are refused
+    // unverified at once. Before attempts in flight were bounded, all forty were admitted
+    // before the first failure was recorded, and none was refused.
+    assert!(verified <= 12, "{verified} verified: {answers:?}");
+    assert!(refused >= 25, "{refused} refused: {answers:?}");
+    // The owner at home is not held up by any of it.
+    let started = Instant::now();
+    assert_eq!(
+        login(&server, Protocol::Imap, HOME, "alice", PASSWORD),
+        Outcome::LoggedIn
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
