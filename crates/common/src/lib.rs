@@ -8,6 +8,7 @@
 
 pub mod address;
 pub mod config;
+pub mod disk;
 pub mod dns;
 pub mod listener;
 pub mod secret;

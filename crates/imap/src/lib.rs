@@ -105,11 +105,14 @@ pub struct ImapContext {
     pub max_errors: u32,
     /// The spam classifier, trained when a user moves or copies mail into or out of Junk.
     pub filter: Option<tern_filter::Filter>,
+    /// The data volume's free space: below its minimum, APPEND gets `NO [OVERQUOTA]`.
+    pub free_space: tern_common::disk::FreeSpace,
 }
 
 impl ImapContext {
     /// A context with defaults: no TLS, no plaintext on loopback, 10-minute login timeout,
-    /// 30-minute autologout, 30-second handshake timeout, 50 MiB APPENDLIMIT, 20 errors.
+    /// 30-minute autologout, 30-second handshake timeout, 50 MiB APPENDLIMIT, 20 errors, no
+    /// free-space minimum.
     pub fn new(store: Store, directory: Directory, hostname: impl Into<String>) -> ImapContext {
         ImapContext {
             store,
@@ -123,12 +126,14 @@ impl ImapContext {
             append_limit: 50 * 1024 * 1024,
             max_errors: DEFAULT_MAX_ERRORS,
             filter: None,
+            free_space: tern_common::disk::FreeSpace::unchecked(),
         }
     }
 
     /// A context from the server configuration: hostname, `auth.allow_plaintext_on_loopback`,
     /// `limits.idle_timeout` (before login; after login at least [`AUTOLOGOUT`]),
-    /// `limits.tls_handshake_timeout` and `limits.max_message_size` (APPENDLIMIT).
+    /// `limits.tls_handshake_timeout`, `limits.max_message_size` (APPENDLIMIT) and
+    /// `limits.min_free_space` of the data directory's volume.
     pub fn from_config(
         config: &Config,
         store: Store,
@@ -142,6 +147,10 @@ impl ImapContext {
             idle_timeout: config.limits.idle_timeout.max(AUTOLOGOUT),
             tls_handshake_timeout: config.limits.tls_handshake_timeout,
             append_limit: config.limits.max_message_size,
+            free_space: tern_common::disk::FreeSpace::new(
+                &config.data_dir,
+                config.limits.min_free_space,
+            ),
             ..ImapContext::new(store, directory, config.hostname.clone())
         }
     }

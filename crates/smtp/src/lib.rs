@@ -82,6 +82,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tern_common::config::{Config, Limits, Protocol, TlsMode};
+use tern_common::disk::FreeSpace;
 use tern_common::listener::{Connection, Service};
 use tern_directory::Directory;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -144,12 +145,15 @@ pub struct SmtpContext {
     /// The cap on DSNs per destination domain; share it with the outbound worker
     /// ([`outbound::Outbound::from_config`]), which sends DSNs too.
     pub dsn_limiter: Arc<outbound::dsn::DsnLimiter>,
+    /// The data volume's free space: below its minimum, mail gets `452 4.3.1`.
+    pub free_space: FreeSpace,
 }
 
 impl SmtpContext {
     /// A context with defaults: no TLS, 50 MiB messages, 100 recipients, no plaintext AUTH
-    /// on loopback, 5-minute command and 3-minute data timeouts, 30-second handshakes, and
-    /// message text beyond 256 KiB in `spool` under a 256 MiB memory budget.
+    /// on loopback, 5-minute command and 3-minute data timeouts, 30-second handshakes,
+    /// message text beyond 256 KiB in `spool` under a 256 MiB memory budget, and no free-space
+    /// minimum.
     pub fn new(
         pipeline: Pipeline,
         directory: Directory,
@@ -176,14 +180,15 @@ impl SmtpContext {
             dsn_limiter: Arc::new(outbound::dsn::DsnLimiter::new(
                 tern_common::config::OutboundConfig::default().dsn_per_domain_per_hour,
             )),
+            free_space: FreeSpace::unchecked(),
         }
     }
 
     /// A context from the server configuration: hostname, `limits` (message size,
     /// recipients, handshake timeout, message memory; the idle timeout caps the command and
     /// data timeouts), `auth.allow_plaintext_on_loopback`, `outbound.dsn_per_domain_per_hour`,
-    /// and the spool directory `<data_dir>/spool` (created, and emptied of what an earlier run
-    /// left there).
+    /// the spool directory `<data_dir>/spool` (created, and emptied of what an earlier run
+    /// left there) and `limits.min_free_space` of the data directory's volume.
     pub fn from_config(
         config: &Config,
         pipeline: Pipeline,
@@ -208,6 +213,7 @@ impl SmtpContext {
                 budget: MemoryBudget::new(limits.message_memory),
                 ..base.spooling.clone()
             },
+            free_space: FreeSpace::new(&config.data_dir, limits.min_free_space),
             ..base
         })
     }

@@ -92,6 +92,15 @@ pub(crate) mod r {
         Reply::new(451, [4, 3, 0], "Temporary local problem, try again later")
     }
 
+    pub(crate) fn insufficient_storage() -> Reply {
+        // RFC 5321 §4.2.2 452; RFC 3463 §3.4: 4.3.1 mail system full.
+        Reply::new(
+            452,
+            [4, 3, 1],
+            "Insufficient system storage; try again later",
+        )
+    }
+
     pub(crate) fn message_too_big() -> Reply {
         // RFC 1870 §6.2 / RFC 3463 §3.4: 552 5.3.4 message too big for system.
         Reply::new(

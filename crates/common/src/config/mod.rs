@@ -410,6 +410,11 @@ pub struct Limits {
     /// length RFC 7162 §4 asks servers to accept; at least 1000, the SMTP text line of
     /// RFC 5321 §4.5.3.1.6.
     pub max_line_length: usize,
+    /// Free octets the data directory's volume must keep: below it new mail gets temporary
+    /// errors (SMTP `452 4.3.1`, IMAP `NO [OVERQUOTA]`) instead of failing halfway through a
+    /// write. `None` (the default): 1 GiB or 5 % of the volume, whichever is smaller; 0: no
+    /// minimum. See [`crate::disk`].
+    pub min_free_space: Option<u64>,
     /// After a shutdown signal, how long sessions may run to finish before they are aborted.
     /// Default: 10 s, enough to complete a transaction in progress; service managers usually
     /// kill after 90 s.
@@ -436,6 +441,7 @@ impl Default for Limits {
             message_memory: Limits::default_message_memory(50 * 1024 * 1024),
             max_recipients: 100,
             max_line_length: 8192,
+            min_free_space: None,
             shutdown_grace: Duration::from_secs(10),
         }
     }

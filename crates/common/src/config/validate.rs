@@ -432,6 +432,7 @@ fn limits(raw: RawLimits, errors: &mut Errors) -> Limits {
         message_memory,
         max_recipients: usize_of(max_recipients),
         max_line_length: usize_of(max_line_length),
+        min_free_space: raw.min_free_space,
         shutdown_grace: grace,
     }
 }

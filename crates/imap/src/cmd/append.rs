@@ -23,6 +23,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let store = &self.ctx.store;
         // RFC 9051 §6.3.12: TRYCREATE when the mailbox does not exist.
         let dest = lookup_destination(store, user.account, mailbox).await?;
+        // A nearly full data volume refuses new mail for now (see tern_common::disk); Dovecot
+        // answers a full disk with the same code.
+        if let Err(low) = self.ctx.free_space.check() {
+            tracing::info!("APPEND refused for now: {low}");
+            return Err(CmdError::no(
+                Code::OverQuota,
+                "Not enough disk space on the server; try again later",
+            ));
+        }
         // RFC 3502 §3 (MULTIAPPEND): "If the server is unable to append all of the message
         // data, it MUST NOT append any of it." Everything is checked before anything is
         // stored, and then all messages go into the store in one transaction.

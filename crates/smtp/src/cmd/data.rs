@@ -60,6 +60,12 @@ impl SessionState {
             );
             return Ok(self.per_recipient(&tx, |_| reply.clone()));
         }
+        // The volume may have filled while the text arrived (see tern_common::disk).
+        if let Err(low) = self.ctx.free_space.check() {
+            tracing::info!(session = %self.session_id, "message refused for now: {low}");
+            let reply = r::insufficient_storage();
+            return Ok(self.per_recipient(&tx, |_| reply.clone()));
+        }
         let kind = match (self.flavor, &self.account) {
             (Flavor::Lmtp, _) => InboundKind::Lmtp,
             (Flavor::Submission, Some(account)) => InboundKind::Submission {

@@ -98,6 +98,11 @@ impl SessionState {
             Ok(_) => {}
             Err(reply) => return Ok(reply),
         }
+        // RFC 5321 §4.2.2 / RFC 3463 §3.4: refused for now while the data volume is nearly
+        // full, before any text is read (see tern_common::disk).
+        if self.ctx.free_space.check().is_err() {
+            return Ok(r::insufficient_storage());
+        }
         let smtputf8 = from.flags & MAIL_SMTPUTF8 != 0;
         let mail_from = if from.address.is_empty() {
             // The null reverse-path (RFC 5321 §4.5.5) is for bounces; users do not send them.
