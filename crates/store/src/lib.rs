@@ -530,6 +530,19 @@ impl Store {
         backend!(self.queue_release_leases(owner))
     }
 
+    /// Extends to `until` (unix seconds) the leases `owner` still holds on the pending recipients
+    /// `ids`, while a delivery to them runs longer than a lease: they are then neither claimed
+    /// again by this node nor taken over by another. Settled recipients and leases another node
+    /// took over are left alone. Returns how many were renewed.
+    pub async fn queue_renew_leases(
+        &self,
+        owner: &str,
+        ids: Vec<QueueRecipientId>,
+        until: i64,
+    ) -> Result<usize> {
+        backend!(self.queue_renew_leases(owner, ids, until))
+    }
+
     /// Records attempt results for recipients of message `id` in one transaction (rows no longer
     /// pending or leased by another owner are left alone), optionally marks the "delayed" DSN as sent,
     /// and removes the message (releasing its blob) once no recipient is pending. Returns whether it

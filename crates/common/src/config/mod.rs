@@ -530,6 +530,9 @@ impl Config {
             },
             filter: FilterConfig::default(),
             dns: DnsConfig::new(),
+            // Private and loopback MX answers stay refused: the only mail that leaves a
+            // development server goes to real domains, whose DNS could otherwise make it
+            // connect into the developer's machine or network.
             outbound: OutboundConfig::default(),
             // DESIGN.md: mail on port 25 is verified, loopback included, unless a relay is trusted.
             mail_auth: MailAuthConfig::default(),

@@ -28,6 +28,9 @@ pub(super) struct RawOutbound {
     pub mx_port: Option<u16>,
     pub max_connections: Option<usize>,
     pub max_connections_per_domain: Option<usize>,
+    pub max_connections_per_destination: Option<usize>,
+    pub attempt_timeout_seconds: Option<u64>,
+    pub allow_private_destinations: Option<bool>,
     pub retry_initial_seconds: Option<u64>,
     pub retry_max_seconds: Option<u64>,
     pub retry_factor: Option<u32>,
@@ -127,6 +130,27 @@ pub struct OutboundConfig {
     /// Concurrent connections to one destination domain. Default: 4; large receivers throttle
     /// senders that open many parallel connections.
     pub max_connections_per_domain: usize,
+    /// Concurrent connections to one destination address (an IPv4 address, or an IPv6 /64, which
+    /// one operator usually holds whole). Default: 8, or `max_connections - 1` if that is
+    /// smaller; must be below `max_connections`. Whoever controls DNS for many domains can point
+    /// them all at one tarpit host that accepts and then answers slowly or never; the
+    /// per-domain limit does not bound that, this does, so such a host cannot hold every
+    /// outbound connection while other mail waits. The smarthost and static routes are not
+    /// limited by it (the operator chose them, and all mail may go there).
+    pub max_connections_per_destination: usize,
+    /// The longest one delivery attempt to a destination domain may take: routing, connecting
+    /// (to every MX in turn) and the whole SMTP conversation including DATA, for all messages
+    /// sent over it. Default: 600 s (10 min). The RFC 5321 §4.5.3.2 per-command timeouts still
+    /// apply within it; this bounds a host that answers each command just before its timeout.
+    /// What is unfinished at the deadline is deferred (4.4.2) and retried later.
+    pub attempt_timeout: Duration,
+    /// Deliver to MX hosts (or domains without MX) whose addresses are loopback, private (RFC
+    /// 1918, IPv6 ULA), link-local, shared (RFC 6598), unspecified, multicast or broadcast, or one
+    /// of this server's listening addresses. Default: `false`: anyone who controls a domain's
+    /// DNS could otherwise make this server connect to services on its own machine or network
+    /// (a mail-borne request forgery) or loop mail back to itself. Smarthost and static routes
+    /// are exempt (the operator chose them). Tests on loopback set it.
+    pub allow_private_destinations: bool,
     /// Delay before the first retry after a temporary failure. Default: 300 s (5 min); RFC 5321
     /// §4.5.4.1 asks for at least 30 min between retries to one destination, but greylisting
     /// receivers accept a retry after ~5 min, so the first one comes sooner.
@@ -151,9 +175,11 @@ pub struct OutboundConfig {
     /// How often the worker looks for due messages even without a wake-up. Default: 10 s (new
     /// messages from this node wake it at once; this covers other nodes and `tern queue retry`).
     pub poll_interval: Duration,
-    /// How long a claimed recipient stays leased to this node. Default: 900 s, longer than one
-    /// attempt can take (connect + RFC 5321 §4.5.3.2 timeouts), so a slow attempt is not taken over
-    /// by another node; a crashed node's recipients are retried after at most this long.
+    /// How long a claimed recipient stays leased to this node. The worker renews the lease every
+    /// third of it while the attempt runs (or waits for a connection slot), so a slow attempt
+    /// is neither taken over by another node nor claimed again by this one. Default: 900 s: a
+    /// crashed node's recipients are retried after at most this long. At least 3 s (leases are
+    /// kept in whole seconds).
     pub lease: Duration,
     /// Time to establish a TCP connection. Default: 30 s.
     pub connect_timeout: Duration,
@@ -178,6 +204,9 @@ impl Default for OutboundConfig {
             mx_port: 25,
             max_connections: 20,
             max_connections_per_domain: 4,
+            max_connections_per_destination: 8,
+            attempt_timeout: Duration::from_secs(600),
+            allow_private_destinations: false,
             retry_initial: Duration::from_secs(300),
             retry_max: Duration::from_secs(4 * 3600),
             retry_factor: 2,
@@ -265,7 +294,13 @@ pub(super) fn outbound(raw: RawOutbound, base_dir: &Path, errors: &mut Errors) -
         1,
         d.poll_interval,
     );
-    let lease = secs("lease_seconds", raw.lease_seconds, 1, d.lease);
+    let lease = secs("lease_seconds", raw.lease_seconds, 3, d.lease);
+    let attempt_timeout = secs(
+        "attempt_timeout_seconds",
+        raw.attempt_timeout_seconds,
+        1,
+        d.attempt_timeout,
+    );
     let connect_timeout = secs(
         "connect_timeout_seconds",
         raw.connect_timeout_seconds,
@@ -292,6 +327,24 @@ pub(super) fn outbound(raw: RawOutbound, base_dir: &Path, errors: &mut Errors) -
         raw.max_connections_per_domain,
         d.max_connections_per_domain,
     );
+    // Below max_connections, so one destination always leaves a connection for the others.
+    let max_connections_per_destination = match raw.max_connections_per_destination {
+        Some(n) if n == 0 || (n >= max_connections && max_connections > 1) => {
+            errors.push(
+                "outbound.max_connections_per_destination",
+                format!(
+                    "must be at least 1 and below max_connections ({max_connections}), so one \
+                     destination cannot hold every outbound connection"
+                ),
+            );
+            1
+        }
+        Some(n) => n,
+        None => d
+            .max_connections_per_destination
+            .min(max_connections.saturating_sub(1))
+            .max(1),
+    };
     let dsn_per_domain_per_hour = match raw.dsn_per_domain_per_hour {
         Some(0) => {
             errors.push(
@@ -351,6 +404,11 @@ pub(super) fn outbound(raw: RawOutbound, base_dir: &Path, errors: &mut Errors) -
         mx_port,
         max_connections,
         max_connections_per_domain,
+        max_connections_per_destination,
+        attempt_timeout,
+        allow_private_destinations: raw
+            .allow_private_destinations
+            .unwrap_or(d.allow_private_destinations),
         retry_initial,
         retry_max,
         retry_factor,

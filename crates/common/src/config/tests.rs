@@ -382,6 +382,48 @@ fn the_dsn_limit_per_domain_defaults_to_100_an_hour_and_must_be_at_least_1() {
 }
 
 #[test]
+fn outbound_destination_limits_deadline_and_private_allowance_are_validated() {
+    let c = parse(EXAMPLE).unwrap_or_else(|e| panic!("example config is invalid:\n{e}"));
+    assert_eq!(c.outbound.max_connections_per_destination, 8);
+    assert_eq!(c.outbound.attempt_timeout, Duration::from_secs(600));
+    assert!(!c.outbound.allow_private_destinations);
+    let with = |outbound: &str| format!("[tls]\nself_signed = true\n[outbound]\n{outbound}\n");
+    let c = parse(&with(
+        "max_connections = 3\nattempt_timeout_seconds = 5\nallow_private_destinations = true",
+    ))
+    .unwrap();
+    // Not set: below max_connections.
+    assert_eq!(c.outbound.max_connections_per_destination, 2);
+    assert_eq!(c.outbound.attempt_timeout, Duration::from_secs(5));
+    assert!(c.outbound.allow_private_destinations);
+    for bad in [
+        "max_connections = 4\nmax_connections_per_destination = 4",
+        "max_connections_per_destination = 0",
+    ] {
+        let lines = error_lines(&with(bad));
+        assert!(
+            lines.iter().any(|l| l.starts_with(
+                "outbound.max_connections_per_destination: must be at least 1 and below max_connections"
+            )),
+            "{bad}: {lines:?}"
+        );
+    }
+    for (bad, key) in [
+        (
+            "attempt_timeout_seconds = 0",
+            "outbound.attempt_timeout_seconds",
+        ),
+        (
+            "lease_seconds = 2",
+            "outbound.lease_seconds: must be at least 3",
+        ),
+    ] {
+        let lines = error_lines(&with(bad));
+        assert!(lines.iter().any(|l| l.starts_with(key)), "{bad}: {lines:?}");
+    }
+}
+
+#[test]
 fn message_memory_defaults_to_four_largest_messages_and_must_hold_one() {
     let base = "[tls]\nself_signed = true\n[limits]\n";
     let c = parse(base).unwrap();

@@ -4,12 +4,12 @@
 //! EHLO capabilities); this module owns the session logic: greeting, EHLO with HELO fallback,
 //! STARTTLS, AUTH PLAIN/LOGIN, PIPELINING of MAIL and RCPT, DATA with dot-stuffing or BDAT,
 //! per-recipient results, RSET between messages, QUIT — each step under its RFC 5321 §4.5.3.2
-//! timeout.
+//! timeout, and all of them under one deadline for the whole attempt (`outbound.attempt_timeout`),
+//! so a server answering each command just before its timeout cannot hold a connection for hours.
 
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -22,11 +22,13 @@ use smtp_proto::{
 use tern_common::Secret;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls::pki_types::ServerName;
 
 pub use super::envelope::{Envelope, EnvelopeRecipient};
+pub use super::tls::TlsConnectors;
 
 /// Longest reply we read (all lines together); RFC 5321 §4.5.3.1.5 allows 512 octets per line.
 const MAX_REPLY: usize = 64 * 1024;
@@ -72,6 +74,14 @@ pub enum ClientError {
     /// Network problem, timeout, or a reply we cannot parse: try again (another host, later).
     #[error("{0}")]
     Io(String),
+    /// The attempt's deadline passed during `step`: try again later.
+    #[error(
+        "{step}: the attempt was cut off after outbound.attempt_timeout (the server answers too slowly)"
+    )]
+    Deadline {
+        /// What was running, e.g. "connect to 192.0.2.1:25" or "waiting for a reply".
+        step: String,
+    },
     /// The server answered a session step (greeting, EHLO, STARTTLS, AUTH) with an error reply.
     #[error("{step}: {reply}")]
     Rejected {
@@ -229,6 +239,8 @@ pub struct Client {
     stream: Option<Stream>,
     buf: Vec<u8>,
     timeouts: Timeouts,
+    /// The end of the whole attempt; every step's timeout is cut short there.
+    deadline: Instant,
     /// What the last EHLO offered.
     pub caps: Capabilities,
     /// Whether TLS is active.
@@ -246,17 +258,20 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
-    /// Connects and reads the greeting (RFC 5321 §3.1: 220, anything else ends the attempt).
-    pub async fn connect(addr: SocketAddr, timeouts: Timeouts) -> Result<Client, ClientError> {
-        let tcp = tokio::time::timeout(timeouts.connect, TcpStream::connect(addr))
-            .await
-            .map_err(|_| ClientError::Io(format!("connect to {addr}: timed out")))?
-            .map_err(|e| io_err(&format!("connect to {addr}"), e))?;
+    /// Connects and reads the greeting (RFC 5321 §3.1: 220, anything else ends the attempt); every
+    /// step from now on ends at `deadline` at the latest.
+    pub async fn connect(
+        addr: SocketAddr,
+        timeouts: Timeouts,
+        deadline: Instant,
+    ) -> Result<Client, ClientError> {
+        let tcp = tcp_connect(addr, timeouts.connect, deadline).await?;
         let _ = tcp.set_nodelay(true);
         let mut client = Client {
             stream: Some(Stream::Plain(tcp)),
             buf: Vec::new(),
             timeouts,
+            deadline,
             caps: Capabilities::default(),
             tls: false,
             peer: addr,
@@ -275,21 +290,24 @@ impl Client {
     pub async fn connect_tls(
         addr: SocketAddr,
         timeouts: Timeouts,
+        deadline: Instant,
         connector: &TlsConnector,
         server_name: ServerName<'static>,
     ) -> Result<Client, ClientError> {
-        let tcp = tokio::time::timeout(timeouts.connect, TcpStream::connect(addr))
-            .await
-            .map_err(|_| ClientError::Io(format!("connect to {addr}: timed out")))?
-            .map_err(|e| io_err(&format!("connect to {addr}"), e))?;
-        let tls = tokio::time::timeout(timeouts.mail, connector.connect(server_name, tcp))
-            .await
-            .map_err(|_| ClientError::Io("TLS handshake timed out".into()))?
-            .map_err(|e| io_err("TLS handshake", e))?;
+        let tcp = tcp_connect(addr, timeouts.connect, deadline).await?;
+        let tls = timed(
+            "TLS handshake",
+            timeouts.mail,
+            deadline,
+            connector.connect(server_name, tcp),
+        )
+        .await?
+        .map_err(|e| io_err("TLS handshake", e))?;
         let mut client = Client {
             stream: Some(Stream::Tls(Box::new(tls))),
             buf: Vec::new(),
             timeouts,
+            deadline,
             caps: Capabilities::default(),
             tls: true,
             peer: addr,
@@ -363,10 +381,14 @@ impl Client {
         let Some(Stream::Plain(tcp)) = self.stream.take() else {
             return Err(ClientError::Io("STARTTLS on a TLS connection".into()));
         };
-        let tls = tokio::time::timeout(self.timeouts.mail, connector.connect(server_name, tcp))
-            .await
-            .map_err(|_| ClientError::Io("TLS handshake timed out".into()))?
-            .map_err(|e| io_err("TLS handshake", e))?;
+        let tls = timed(
+            "TLS handshake",
+            self.timeouts.mail,
+            self.deadline,
+            connector.connect(server_name, tcp),
+        )
+        .await?
+        .map_err(|e| io_err("TLS handshake", e))?;
         self.stream = Some(Stream::Tls(Box::new(tls)));
         self.tls = true;
         self.caps = Capabilities::default();
@@ -509,9 +531,8 @@ impl Client {
             stream.write_all(bytes).await?;
             stream.flush().await
         };
-        tokio::time::timeout(limit, io)
-            .await
-            .map_err(|_| ClientError::Io("write timed out".into()))?
+        timed("write", limit, self.deadline, io)
+            .await?
             .map_err(|e| io_err("write", e))
     }
 
@@ -523,7 +544,8 @@ impl Client {
 
     /// Reads the lines of one reply (up to the line whose fourth octet is not `-`).
     async fn read_raw(&mut self, limit: Duration) -> Result<Vec<u8>, ClientError> {
-        let deadline = tokio::time::Instant::now() + limit;
+        // One timeout for the whole reply, however the server splits it.
+        let until = Instant::now() + limit;
         loop {
             if let Some(end) = reply_end(&self.buf) {
                 let rest = self.buf.split_off(end);
@@ -536,16 +558,50 @@ impl Client {
                 return Err(ClientError::Io("connection closed".into()));
             };
             let mut chunk = [0u8; 4096];
-            let n = tokio::time::timeout_at(deadline, stream.read(&mut chunk))
-                .await
-                .map_err(|_| ClientError::Io("timed out waiting for a reply".into()))?
-                .map_err(|e| io_err("read", e))?;
+            let left = until.saturating_duration_since(Instant::now());
+            let n = timed(
+                "waiting for a reply",
+                left,
+                self.deadline,
+                stream.read(&mut chunk),
+            )
+            .await?
+            .map_err(|e| io_err("read", e))?;
             if n == 0 {
                 return Err(ClientError::Io("connection closed by the server".into()));
             }
             self.buf.extend_from_slice(&chunk[..n]);
         }
     }
+}
+
+/// Runs `step` for at most `limit`, and not past `deadline` (the attempt's end): a timeout names
+/// which of the two ran out.
+async fn timed<T>(
+    what: &str,
+    limit: Duration,
+    deadline: Instant,
+    step: impl std::future::Future<Output = T>,
+) -> Result<T, ClientError> {
+    let own = Instant::now() + limit;
+    match tokio::time::timeout_at(own.min(deadline), step).await {
+        Ok(v) => Ok(v),
+        Err(_) if deadline <= own => Err(ClientError::Deadline {
+            step: what.to_owned(),
+        }),
+        Err(_) => Err(ClientError::Io(format!("{what}: timed out"))),
+    }
+}
+
+async fn tcp_connect(
+    addr: SocketAddr,
+    limit: Duration,
+    deadline: Instant,
+) -> Result<TcpStream, ClientError> {
+    let what = format!("connect to {addr}");
+    timed(&what, limit, deadline, TcpStream::connect(addr))
+        .await?
+        .map_err(|e| io_err(&what, e))
 }
 
 /// RFC 5321 §4.2.1: `Reply-line = *( Reply-code "-" [ textstring ] CRLF ) Reply-code [ SP textstring ] CRLF`.
@@ -606,111 +662,6 @@ pub(crate) const EIGHTBITMIME: u32 = EXT_8BIT_MIME;
 /// The capability bit for DSN (RFC 3461).
 pub(crate) const DSN: u32 = EXT_DSN;
 
-/// Shared TLS client configurations.
-#[derive(Clone)]
-pub struct TlsConnectors {
-    /// Opportunistic STARTTLS to MX hosts: any certificate accepted (RFC 7435).
-    pub opportunistic: TlsConnector,
-    /// Certificates verified against the system trust store.
-    pub verified: TlsConnector,
-}
-
-impl std::fmt::Debug for TlsConnectors {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("TlsConnectors")
-    }
-}
-
-impl TlsConnectors {
-    /// Builds both configurations with the aws-lc-rs provider; the verified one trusts the operating
-    /// system's certificate store (rustls-native-certs).
-    pub fn new() -> Result<TlsConnectors, String> {
-        use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let mut roots = RootCertStore::empty();
-        let native = rustls_native_certs::load_native_certs();
-        for e in &native.errors {
-            tracing::warn!(error = %e, "cannot load a system CA certificate");
-        }
-        let (added, _) = roots.add_parsable_certificates(native.certs);
-        if added == 0 {
-            tracing::warn!("no system CA certificates found; verified TLS to relays will fail");
-        }
-        let verified = ClientConfig::builder_with_provider(Arc::clone(&provider))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let opportunistic = ClientConfig::builder_with_provider(Arc::clone(&provider))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
-            .with_no_client_auth();
-        Ok(TlsConnectors {
-            opportunistic: TlsConnector::from(Arc::new(opportunistic)),
-            verified: TlsConnector::from(Arc::new(verified)),
-        })
-    }
-}
-
-/// RFC 7435 opportunistic security: encrypt without authenticating the server. The handshake
-/// signatures are still checked (so the session key belongs to whoever holds the certificate key).
-#[derive(Debug)]
-struct AnyCertificate(Arc<tokio_rustls::rustls::crypto::CryptoProvider>);
-
-impl tokio_rustls::rustls::client::danger::ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &tokio_rustls::rustls::pki_types::CertificateDer<'_>,
-        _intermediates: &[tokio_rustls::rustls::pki_types::CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: tokio_rustls::rustls::pki_types::UnixTime,
-    ) -> Result<tokio_rustls::rustls::client::danger::ServerCertVerified, tokio_rustls::rustls::Error>
-    {
-        Ok(tokio_rustls::rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &tokio_rustls::rustls::pki_types::CertificateDer<'_>,
-        dss: &tokio_rustls::rustls::DigitallySignedStruct,
-    ) -> Result<
-        tokio_rustls::rustls::client::danger::HandshakeSignatureValid,
-        tokio_rustls::rustls::Error,
-    > {
-        tokio_rustls::rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &tokio_rustls::rustls::pki_types::CertificateDer<'_>,
-        dss: &tokio_rustls::rustls::DigitallySignedStruct,
-    ) -> Result<
-        tokio_rustls::rustls::client::danger::HandshakeSignatureValid,
-        tokio_rustls::rustls::Error,
-    > {
-        tokio_rustls::rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<tokio_rustls::rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -729,6 +680,43 @@ mod tests {
         assert_eq!(reply_end(b"250-a\r\n250-b\r\n"), None);
         assert_eq!(reply_end(b"250-a\r\n250 b\r\nxx"), Some(14));
         assert_eq!(reply_end(b"220\r\n"), Some(5));
+    }
+
+    /// A server that accepts and never says a word.
+    async fn silent_server() -> (SocketAddr, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = listener.accept().await {
+                held.push(s);
+            }
+        });
+        (addr, task)
+    }
+
+    #[tokio::test]
+    async fn the_attempt_deadline_cuts_a_step_short_and_says_so() {
+        let (addr, task) = silent_server().await;
+        let timeouts = Timeouts::rfc5321(Duration::from_secs(5), Duration::from_secs(5));
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(200);
+        let err = Client::connect(addr, timeouts, deadline).await.unwrap_err();
+        assert!(matches!(err, ClientError::Deadline { .. }), "{err}");
+        assert!(
+            err.to_string().contains("outbound.attempt_timeout"),
+            "{err}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(2));
+        // The step's own timeout, when it comes first, is an ordinary timeout.
+        let short = Timeouts::rfc5321(Duration::from_secs(5), Duration::from_millis(100));
+        let far = Instant::now() + Duration::from_secs(60);
+        let err = Client::connect(addr, short, far).await.unwrap_err();
+        assert!(
+            matches!(&err, ClientError::Io(t) if t.contains("timed out")),
+            "{err}"
+        );
+        task.abort();
     }
 
     #[test]

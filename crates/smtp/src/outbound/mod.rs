@@ -7,11 +7,23 @@
 //!   there is nobody to tell: the null sender). A crash in between repeats an attempt, never skips one.
 //! - **Leases.** Recipients are claimed with a lease (`outbound.lease`) in the name of this node (the
 //!   server's hostname); on start the node's own leases are released, so a restart after `kill -9`
-//!   retries at once. Another node takes over only after a lease expired.
+//!   retries at once. While a delivery task holds recipients (waiting for a slot or talking to
+//!   the next hop) it renews their leases every third of a lease, so neither this node's next
+//!   claim nor another node takes them over: one delivery at a time, however slow the host.
+//!   Another node takes over only after a lease expired (the holder died).
 //! - **Limits.** One task per destination domain and claim batch, each holding a per-domain permit
-//!   (`max_connections_per_domain`) and a global one (`max_connections`) while connected; the
-//!   messages of a batch for one domain share one connection (RSET-free: each transaction ends with
-//!   the reply to the end of data).
+//!   (`max_connections_per_domain`) from the start, and while connected one permit for the
+//!   destination address (`max_connections_per_destination`, per IPv4 address or IPv6 /64) and
+//!   a global one (`max_connections`), taken in that order: a task waiting for a tarpit host
+//!   holds no global permit, and however many domains name that host it gets fewer connections
+//!   than there are in all. The messages of a batch for one domain share one connection
+//!   (RSET-free: each transaction ends with the reply to the end of data). The whole attempt
+//!   (routing, connecting, every transaction) ends at `outbound.attempt_timeout`; the RFC 5321
+//!   §4.5.3.2 timeouts apply to each step within it; what is unfinished is deferred (4.4.2).
+//! - **Destinations.** MX answers (and the A/AAAA fallback) naming loopback, private,
+//!   link-local, multicast or our own listening addresses are skipped, the next MX tried (RFC
+//!   5321 §5.1), and a domain left without hosts fails with 5.4.4 and the reason in the DSN,
+//!   unless `outbound.allow_private_destinations`. Smarthost and static routes are exempt.
 //! - **TLS.** MX hosts: opportunistic STARTTLS, any certificate (RFC 7435; MTA-STS RFC 8461 and
 //!   DANE RFC 7672 enforcement are planned), plaintext retry if the handshake fails. Relays (smarthost,
 //!   static routes): STARTTLS or implicit TLS as configured, required, certificate verified against
@@ -34,9 +46,11 @@
 //!   the 2xx and not retried (the recipient is delivered either way).
 
 pub mod client;
+mod destination;
 pub mod dsn;
 mod envelope;
 pub mod routing;
+mod tls;
 mod worker;
 
 pub use worker::Outbound;

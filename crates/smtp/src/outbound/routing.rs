@@ -12,6 +12,8 @@ use hickory_resolver::proto::rr::{RData, RecordType};
 use tern_common::config::{OutboundConfig, RelayConfig};
 use tern_common::dns::TokioResolver;
 
+use super::destination;
+
 /// A boxed future, as the DNS trait returns.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -148,10 +150,14 @@ pub enum RouteError {
 }
 
 /// The hops for `domain`, best first: a static route, else the smarthost, else MX (RFC 5321 §5.1).
+/// MX addresses that are loopback, private, link-local or in `own` (this server's listening
+/// addresses) are left out unless `config.allow_private_destinations`; when nothing is left
+/// because of that, the failure is permanent and names the address.
 pub async fn route(
     domain: &str,
     config: &OutboundConfig,
     dns: &dyn DnsSource,
+    own: &[IpAddr],
 ) -> Result<Vec<Hop>, RouteError> {
     let domain = domain.to_ascii_lowercase();
     if let Some(relay) = config.routes.get(&domain).or(config.smarthost.as_ref()) {
@@ -205,21 +211,43 @@ pub async fn route(
     records.sort_by_key(|(preference, _)| *preference);
     let mut hops = Vec::new();
     let mut errors = Vec::new();
+    let mut refused = Vec::new();
     for (_, host) in records {
         match dns.ips(&host).await {
-            Ok(ips) if !ips.is_empty() => hops.push(Hop {
-                host: host.clone(),
-                addrs: ips
-                    .into_iter()
-                    .map(|ip| SocketAddr::new(ip, port))
-                    .collect(),
-                kind: HopKind::Mx,
-            }),
+            Ok(ips) if !ips.is_empty() => {
+                let mut addrs = Vec::with_capacity(ips.len());
+                for ip in ips {
+                    match destination::special_use(ip, own) {
+                        Some(what) if !config.allow_private_destinations => {
+                            let text =
+                                format!("MX for {domain} ({host}) points to {ip}, {what}; refused");
+                            tracing::warn!(domain = %domain, host = %host, addr = %ip, "outbound: {text}");
+                            refused.push(text);
+                        }
+                        _ => addrs.push(SocketAddr::new(ip, port)),
+                    }
+                }
+                // RFC 5321 §5.1: an unusable host is skipped; the next MX is tried.
+                if !addrs.is_empty() {
+                    hops.push(Hop {
+                        host: host.clone(),
+                        addrs,
+                        kind: HopKind::Mx,
+                    });
+                }
+            }
             Ok(_) => errors.push(format!("{host} has no address")),
             Err(e) => errors.push(e),
         }
     }
     if hops.is_empty() {
+        if errors.is_empty() && !refused.is_empty() {
+            // RFC 3463 X.4.4 unable to route: every host the domain names is off limits. Such
+            // an answer is deliberate (a domain that wants no mail points at 127.0.0.1) or
+            // hostile; retrying it for days would not help the sender.
+            return Err(RouteError::Permanent("5.4.4", refused.join("; ")));
+        }
+        errors.extend(refused);
         return Err(RouteError::Temporary(
             "4.4.4",
             format!("no reachable mail host for {domain}: {}", errors.join("; ")),
@@ -302,7 +330,7 @@ mod tests {
             mx_port: 2525,
             ..OutboundConfig::default()
         };
-        let hops = route("Multi.TEST", &config, &dns()).await.unwrap();
+        let hops = route("Multi.TEST", &config, &dns(), &[]).await.unwrap();
         assert_eq!(
             hosts(&hops),
             [
@@ -317,7 +345,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_domain_without_mx_falls_back_to_its_own_address() {
-        let hops = route("bare.test", &OutboundConfig::default(), &dns())
+        let hops = route("bare.test", &OutboundConfig::default(), &dns(), &[])
             .await
             .unwrap();
         assert_eq!(
@@ -330,19 +358,19 @@ mod tests {
     async fn null_mx_and_nxdomain_are_permanent_and_dns_failures_temporary() {
         let c = OutboundConfig::default();
         assert!(matches!(
-            route("null.test", &c, &dns()).await,
+            route("null.test", &c, &dns(), &[]).await,
             Err(RouteError::Permanent("5.1.10", _))
         ));
         assert!(matches!(
-            route("gone.test", &c, &dns()).await,
+            route("gone.test", &c, &dns(), &[]).await,
             Err(RouteError::Permanent("5.1.2", _))
         ));
         assert!(matches!(
-            route("servfail.test", &c, &dns()).await,
+            route("servfail.test", &c, &dns(), &[]).await,
             Err(RouteError::Temporary(..))
         ));
         assert!(matches!(
-            route("dangling.test", &c, &dns()).await,
+            route("dangling.test", &c, &dns(), &[]).await,
             Err(RouteError::Temporary("4.4.4", _))
         ));
     }
@@ -364,16 +392,98 @@ mod tests {
         config
             .routes
             .insert("multi.test".into(), relay("192.0.2.50", 26));
-        let routed = route("multi.test", &config, &dns()).await.unwrap();
+        let routed = route("multi.test", &config, &dns(), &[]).await.unwrap();
         assert_eq!(
             hosts(&routed),
             [("192.0.2.50", vec!["192.0.2.50:26".to_owned()])]
         );
-        let smart = route("null.test", &config, &dns()).await.unwrap();
+        let smart = route("null.test", &config, &dns(), &[]).await.unwrap();
         assert_eq!(
             hosts(&smart),
             [("relay.test", vec!["192.0.2.9:587".to_owned()])]
         );
         assert!(matches!(smart[0].kind, HopKind::Relay(_)));
+    }
+
+    fn hostile_dns() -> FakeDns {
+        let mut d = dns();
+        d.mx.insert(
+            "hostile.test".into(),
+            MxAnswer::Records(vec![(10, "lo.test".into()), (20, "lan.test".into())]),
+        );
+        d.ips.insert("lo.test".into(), vec![ip("127.0.0.1")]);
+        d.ips
+            .insert("lan.test".into(), vec![ip("10.0.0.5"), ip("fe80::1")]);
+        d.mx.insert(
+            "mixed.test".into(),
+            MxAnswer::Records(vec![(10, "lo.test".into()), (20, "mx.multi.test".into())]),
+        );
+        d.mx.insert("self.test".into(), MxAnswer::NoRecords);
+        d.ips.insert("self.test".into(), vec![ip("192.0.2.80")]);
+        d
+    }
+
+    #[tokio::test]
+    async fn mx_answers_pointing_at_loopback_private_or_link_local_addresses_are_refused() {
+        let c = OutboundConfig::default();
+        let Err(RouteError::Permanent("5.4.4", text)) =
+            route("hostile.test", &c, &hostile_dns(), &[]).await
+        else {
+            panic!("refused expected");
+        };
+        assert!(
+            text.contains(
+                "MX for hostile.test (lo.test) points to 127.0.0.1, a loopback address; refused"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("10.0.0.5, a private address (RFC 1918)"),
+            "{text}"
+        );
+        assert!(text.contains("fe80::1, a link-local address"), "{text}");
+        // RFC 5321 §5.1: the next MX is used.
+        let hops = route("mixed.test", &c, &hostile_dns(), &[]).await.unwrap();
+        assert_eq!(
+            hosts(&hops),
+            [("mx.multi.test", vec!["192.0.2.1:25".to_owned()])]
+        );
+        // The A fallback of a domain without MX is checked too, against our own addresses.
+        let own = [ip("192.0.2.80")];
+        assert!(matches!(
+            route("self.test", &c, &hostile_dns(), &own).await,
+            Err(RouteError::Permanent("5.4.4", t)) if t.contains("own listening addresses")
+        ));
+    }
+
+    #[tokio::test]
+    async fn private_destinations_are_used_when_allowed_and_relays_are_exempt() {
+        let allowed = OutboundConfig {
+            allow_private_destinations: true,
+            ..OutboundConfig::default()
+        };
+        let hops = route("hostile.test", &allowed, &hostile_dns(), &[])
+            .await
+            .unwrap();
+        assert_eq!(hops.len(), 2);
+        let mut relayed = OutboundConfig::default();
+        relayed.routes.insert(
+            "hostile.test".into(),
+            RelayConfig {
+                host: "127.0.0.1".into(),
+                port: 25,
+                tls: tern_common::config::RelayTls::None,
+                verify_certificate: false,
+                username: None,
+                password_file: None,
+            },
+        );
+        let hops = route("hostile.test", &relayed, &hostile_dns(), &[])
+            .await
+            .unwrap();
+        assert_eq!(
+            hosts(&hops),
+            [("127.0.0.1", vec!["127.0.0.1:25".to_owned()])]
+        );
     }
 }

@@ -2,28 +2,30 @@
 //! over one connection, records the results, and sends DSNs.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use tern_common::Secret;
-use tern_common::config::{Config, OutboundConfig, RelayTls};
-use tern_store::{AttemptOutcome, QueueEntry, QueuedMessage, QueuedRecipient, Store};
-use tokio::sync::{Notify, Semaphore};
-use tokio::task::JoinSet;
-use tokio_rustls::TlsConnector;
-use tokio_rustls::rustls::pki_types::ServerName;
+use tern_common::config::{Config, OutboundConfig};
+use tern_store::{QueueEntry, QueuedMessage, QueuedRecipient, Store};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::client::{
-    self, Client, ClientError, Envelope, EnvelopeRecipient, Reply, SendOutcome, Timeouts,
-    TlsConnectors,
+    self, Client, ClientError, Envelope, EnvelopeRecipient, Reply, SendOutcome, TlsConnectors,
 };
-use super::dsn::{self, Dsn, DsnKind, DsnLimiter, DsnRecipient};
-use super::routing::{self, DnsSource, HickoryDns, Hop, HopKind, RouteError};
+use super::destination::Slots;
+use super::dsn::DsnLimiter;
+use super::routing::{self, DnsSource, HickoryDns, RouteError};
 use crate::delivery::Pipeline;
+
+mod connect;
+mod settle;
 
 /// Recipients claimed per round.
 const BATCH: usize = 200;
@@ -97,6 +99,23 @@ struct Job {
     recipients: Vec<QueuedRecipient>,
 }
 
+/// An open session with a next hop and the connection slots it holds.
+struct Connection {
+    client: Client,
+    host: String,
+    /// The destination's (none for a configured relay) and the global one.
+    _slots: (Option<OwnedSemaphorePermit>, OwnedSemaphorePermit),
+}
+
+/// Renews leases while it lives (see [`Outbound::keep_leases`]).
+struct LeaseKeeper(JoinHandle<()>);
+
+impl Drop for LeaseKeeper {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// The outbound queue worker. Build it once, then `tokio::spawn(outbound.run(shutdown))`.
 pub struct Outbound {
     store: Store,
@@ -112,6 +131,11 @@ pub struct Outbound {
     wakeup: Arc<Notify>,
     global: Arc<Semaphore>,
     per_domain: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// `max_connections_per_destination` per destination address.
+    per_destination: Slots,
+    /// This server's listening addresses: never a destination (mail loop), unless
+    /// `allow_private_destinations`.
+    own: Vec<IpAddr>,
     /// Shared with the SMTP sessions, which send success DSNs.
     dsn_limiter: Arc<DsnLimiter>,
 }
@@ -153,6 +177,8 @@ impl Outbound {
             hostname,
             global: Arc::new(Semaphore::new(config.max_connections)),
             per_domain: Mutex::new(HashMap::new()),
+            per_destination: Slots::new(config.max_connections_per_destination),
+            own: Vec::new(),
             tls: TlsConnectors::new()?,
             pipeline,
             config,
@@ -169,13 +195,23 @@ impl Outbound {
         dsn_limiter: Arc<DsnLimiter>,
     ) -> Result<Outbound, String> {
         let resolver = tern_common::dns::shared_resolver(&config.dns).map_err(|e| e.to_string())?;
-        Outbound::new(
+        let mut outbound = Outbound::new(
             pipeline,
             config.outbound.clone(),
             config.hostname.clone(),
             Arc::new(HickoryDns(resolver)),
             dsn_limiter,
-        )
+        )?;
+        // A wildcard bind (0.0.0.0, ::) names no address of its own, so a public address of this
+        // host is not recognised; mail sent there meets port 25, which refuses to relay for a
+        // domain not ours (RFC 5321 §3.6.2), and bounces instead of looping.
+        outbound.own = config
+            .listeners
+            .iter()
+            .map(|l| l.bind.ip())
+            .filter(|ip| !ip.is_unspecified())
+            .collect();
+        Ok(outbound)
     }
 
     /// Runs until `shutdown` is cancelled: releases this node's leases, then claims and delivers
@@ -292,37 +328,37 @@ impl Outbound {
         )
     }
 
-    /// Delivers every job for one domain, sharing connections.
+    /// Delivers every job for one domain, sharing connections, within one `attempt_timeout`.
     async fn deliver_domain(self: Arc<Self>, domain: String, jobs: Vec<Job>) {
+        // Held until every job is settled, also while waiting for a slot.
+        let _leases = self.keep_leases(&jobs);
         let Ok(_domain_permit) = self.domain_permits(&domain).acquire_owned().await else {
             return;
         };
-        let Ok(_permit) = Arc::clone(&self.global).acquire_owned().await else {
-            return;
-        };
-        let hops = match routing::route(&domain, &self.config, self.dns.as_ref()).await {
-            Ok(hops) => hops,
-            Err(RouteError::Permanent(status, text)) | Err(RouteError::Temporary(status, text)) => {
+        let deadline = Instant::now() + self.config.attempt_timeout;
+        let route = routing::route(&domain, &self.config, self.dns.as_ref(), &self.own);
+        let hops = match tokio::time::timeout_at(deadline, route).await {
+            Ok(Ok(hops)) => hops,
+            Ok(Err(RouteError::Permanent(status, text) | RouteError::Temporary(status, text))) => {
                 let failure = Failure::local(status.starts_with('5'), status, text);
-                for job in jobs {
-                    let results = job
-                        .recipients
-                        .iter()
-                        .map(|_| Err(failure.clone()))
-                        .collect();
-                    self.settle(job, results).await;
-                }
+                self.settle_all(jobs, &failure).await;
+                return;
+            }
+            Err(_) => {
+                let text = format!("routing {domain} took longer than outbound.attempt_timeout");
+                self.settle_all(jobs, &Failure::local(false, "4.4.3", text))
+                    .await;
                 return;
             }
         };
-        let mut connection: Option<(Client, String)> = None;
+        let mut connection: Option<Connection> = None;
         let mut last_error = String::from("no mail host reachable");
         let mut jobs = jobs.into_iter();
         while let Some(job) = jobs.next() {
             if connection.is_none() {
-                connection = self.connect_any(&hops, &mut last_error).await;
+                connection = self.connect_any(&hops, deadline, &mut last_error).await;
             }
-            let Some((client, host)) = connection.as_mut() else {
+            let Some(Connection { client, host, .. }) = connection.as_mut() else {
                 // RFC 3463 X.4.1: no answer from host.
                 let failure = Failure::local(false, "4.4.1", last_error.clone());
                 for job in std::iter::once(job).chain(jobs.by_ref()) {
@@ -339,7 +375,8 @@ impl Outbound {
             match self.send_job(client, &host, &job).await {
                 Ok(results) => self.settle(job, results).await,
                 Err(e) => {
-                    // RFC 3463 X.4.2: bad connection. Retry this job later; the next job reconnects.
+                    // RFC 3463 X.4.2: bad connection. Retry this job later; the next job reconnects
+                    // (unless the attempt's deadline has passed: then it is deferred too).
                     warn!(host = %host, error = %e, "outbound: connection failed during a transaction");
                     let failure = Failure::local(false, "4.4.2", format!("{host}: {e}"));
                     let results = job
@@ -352,91 +389,48 @@ impl Outbound {
                 }
             }
         }
-        if let Some((client, _)) = connection {
+        if let Some(Connection { client, .. }) = connection {
             client.quit().await;
         }
     }
 
-    /// Tries every address of every hop in order until a session is ready for MAIL.
-    async fn connect_any(&self, hops: &[Hop], last_error: &mut String) -> Option<(Client, String)> {
-        for hop in hops {
-            for addr in &hop.addrs {
-                match self.open_session(hop, *addr, true).await {
-                    Ok(client) => return Some((client, hop.host.clone())),
-                    Err(e) => {
-                        info!(host = %hop.host, addr = %addr, error = %e, "outbound: cannot use host");
-                        *last_error = format!("{} [{}]: {e}", hop.host, addr.ip());
-                    }
-                }
-            }
+    /// Settles every recipient of `jobs` with `failure`.
+    async fn settle_all(&self, jobs: Vec<Job>, failure: &Failure) {
+        for job in jobs {
+            let results = job
+                .recipients
+                .iter()
+                .map(|_| Err(failure.clone()))
+                .collect();
+            self.settle(job, results).await;
         }
-        None
     }
 
-    fn timeouts(&self) -> Timeouts {
-        Timeouts::rfc5321(self.config.connect_timeout, self.config.command_timeout)
-    }
-
-    /// Connect, EHLO, TLS as the hop requires, AUTH for relays.
-    async fn open_session(
-        &self,
-        hop: &Hop,
-        addr: SocketAddr,
-        try_tls: bool,
-    ) -> Result<Client, ClientError> {
-        let name = server_name(&hop.host, addr.ip());
-        match &hop.kind {
-            HopKind::Mx => {
-                let mut client = Client::connect(addr, self.timeouts()).await?;
-                client.hello(&self.ehlo).await?;
-                if try_tls && self.config.opportunistic_tls && client.caps.has(client::STARTTLS) {
-                    let upgraded = async {
-                        client.starttls(&self.tls.opportunistic, name).await?;
-                        client.hello(&self.ehlo).await
-                    };
-                    if let Err(e) = upgraded.await {
-                        // RFC 7435 §4: opportunistic, so fall back to cleartext on a new connection.
-                        info!(host = %hop.host, error = %e, "outbound: STARTTLS failed; retrying without TLS");
-                        return Box::pin(self.open_session(hop, addr, false)).await;
-                    }
+    /// Renews the leases on the recipients of `jobs` every third of `outbound.lease` until the
+    /// returned guard is dropped, so an attempt that runs (or waits for a slot) longer than a
+    /// lease is neither claimed again by this node's next round nor taken over by another
+    /// node: the same message is never delivered twice at once. Settled recipients drop out by
+    /// themselves (the store renews only pending ones still leased to this node).
+    fn keep_leases(&self, jobs: &[Job]) -> LeaseKeeper {
+        let ids: Vec<_> = jobs
+            .iter()
+            .flat_map(|j| j.recipients.iter().map(|r| r.id))
+            .collect();
+        let store = self.store.clone();
+        let node = self.node.clone();
+        let lease = self.config.lease;
+        LeaseKeeper(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(lease / 3);
+            // The first tick is immediate; the claim has just set the lease.
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let until = unix_now().saturating_add(secs(lease));
+                if let Err(e) = store.queue_renew_leases(&node, ids.clone(), until).await {
+                    warn!(error = %e, "outbound: cannot renew leases");
                 }
-                Ok(client)
             }
-            HopKind::Relay(relay) => {
-                let connector: &TlsConnector = if relay.verify_certificate {
-                    &self.tls.verified
-                } else {
-                    &self.tls.opportunistic
-                };
-                let mut client = match relay.tls {
-                    RelayTls::Implicit => {
-                        Client::connect_tls(addr, self.timeouts(), connector, name.clone()).await?
-                    }
-                    _ => Client::connect(addr, self.timeouts()).await?,
-                };
-                client.hello(&self.ehlo).await?;
-                if relay.tls == RelayTls::StartTls {
-                    if !client.caps.has(client::STARTTLS) {
-                        return Err(ClientError::Io(format!(
-                            "{} does not offer STARTTLS, which the route requires",
-                            hop.host
-                        )));
-                    }
-                    client.starttls(connector, name).await?;
-                    client.hello(&self.ehlo).await?;
-                }
-                if let (Some(user), Some(file)) = (&relay.username, &relay.password_file) {
-                    let Some(password) = self.passwords.get(file) else {
-                        return Err(ClientError::Io("relay password not loaded".into()));
-                    };
-                    if !client.caps.has(client::AUTH) {
-                        return Err(ClientError::Io(format!("{} does not offer AUTH", hop.host)));
-                    }
-                    client.auth(user, password).await?;
-                }
-                Ok(client)
-            }
-        }
+        }))
     }
 
     /// One transaction for one job; Err only for connection-level failures.
@@ -528,217 +522,10 @@ impl Outbound {
             .min(blob.len());
         Ok(blob.slice(skip..))
     }
-
-    /// Records the results of one job: delivered, deferred with backoff, or failed (after expiry
-    /// too) with a DSN; a "delayed" DSN once the message is old enough.
-    async fn settle(&self, job: Job, results: Vec<Result<Accepted, Failure>>) {
-        let now = unix_now();
-        let m = &job.message;
-        let mut outcomes = Vec::with_capacity(results.len());
-        let mut bounced: Vec<(&QueuedRecipient, Failure)> = Vec::new();
-        let mut delayed: Vec<(&QueuedRecipient, Failure, i64)> = Vec::new();
-        let mut relayed: Vec<DsnRecipient> = Vec::new();
-        for (rcpt, result) in job.recipients.iter().zip(results) {
-            match result {
-                Ok(accepted) => {
-                    info!(queue_id = %m.id, rcpt = %rcpt.address, attempts = rcpt.attempts + 1, reply = %accepted.reply, "outbound: delivered");
-                    if rcpt.notify.wants_success() && !accepted.notifies {
-                        relayed.push(DsnRecipient {
-                            address: rcpt.address.clone(),
-                            orcpt: rcpt.orcpt.clone(),
-                            status: "2.0.0".into(),
-                            diagnostic: Some(accepted.reply.clone()),
-                            reason: String::new(),
-                            remote_mta: Some(accepted.host),
-                            last_attempt: now,
-                            retry_until: None,
-                        });
-                    }
-                    outcomes.push((rcpt.id, AttemptOutcome::Delivered(accepted.reply)));
-                }
-                Err(f) if f.permanent || now >= rcpt.expires_at => {
-                    let f = if f.permanent {
-                        f
-                    } else {
-                        // RFC 3463 X.4.7: delivery time expired.
-                        Failure {
-                            permanent: true,
-                            status: "5.4.7".into(),
-                            reason: format!(
-                                "gave up after {} attempts; last error: {}",
-                                rcpt.attempts + 1,
-                                f.text()
-                            ),
-                            ..f
-                        }
-                    };
-                    info!(queue_id = %m.id, rcpt = %rcpt.address, status = %f.status, error = %f.text(), "outbound: failed permanently");
-                    bounced.push((rcpt, f));
-                }
-                Err(f) => {
-                    let delay = self.config.retry_delay(rcpt.attempts + 1);
-                    let next = now.saturating_add(secs(delay)).min(rcpt.expires_at);
-                    info!(queue_id = %m.id, rcpt = %rcpt.address, error = %f.text(), retry_in = next - now, "outbound: deferred");
-                    delayed.push((rcpt, f, next));
-                }
-            }
-        }
-        let mut bytes = None;
-        if !bounced.is_empty() {
-            let wanted: Vec<_> = bounced
-                .iter()
-                .filter(|(r, _)| r.notify.wants_failure())
-                .collect();
-            let sent = if m.mail_from.is_none() || wanted.is_empty() {
-                Ok(())
-            } else if !m.sender_trust.may_receive_failure_reports() {
-                // Forwarded mail whose sender failed SPF or DMARC: the reverse-path is probably
-                // forged, and a bounce would be backscatter to whoever owns it.
-                info!(queue_id = %m.id, trust = ?m.sender_trust, "outbound: failure DSN not sent: the sender failed SPF or DMARC");
-                Ok(())
-            } else {
-                let original = self.original(m, &mut bytes).await;
-                let recipients = wanted
-                    .iter()
-                    .map(|(r, f)| dsn_recipient(r, f, now, None))
-                    .collect();
-                self.send_dsn(m, DsnKind::Failed, recipients, &original)
-                    .await
-            };
-            for (rcpt, f) in &bounced {
-                outcomes.push(match &sent {
-                    Ok(()) => (rcpt.id, AttemptOutcome::Failed(f.text())),
-                    // No DSN stored: keep the recipient and try (and bounce) again later.
-                    Err(e) => (
-                        rcpt.id,
-                        AttemptOutcome::Deferred {
-                            error: format!("{}; DSN not stored: {e}", f.text()),
-                            next_attempt: now.saturating_add(secs(self.config.retry_initial)),
-                        },
-                    ),
-                });
-            }
-        }
-        if !relayed.is_empty()
-            && m.mail_from.is_some()
-            && !m.sender_trust.may_receive_success_reports()
-        {
-            // RFC 3461 §5.2.2: a courtesy we decline for a reverse-path nobody proved, which
-            // would otherwise get reports of mail it never sent.
-            info!(queue_id = %m.id, trust = ?m.sender_trust, "outbound: \"relayed\" DSN not sent: the sender is neither authenticated nor SPF-verified");
-        } else if !relayed.is_empty() && m.mail_from.is_some() {
-            // RFC 3461 §5.2.2: NOTIFY=SUCCESS and a next hop without DSN: "relayed" is the last
-            // word. The recipients are delivered whatever happens to this report.
-            let original = self.original(m, &mut bytes).await;
-            if let Err(e) = self.send_dsn(m, DsnKind::Relayed, relayed, &original).await {
-                warn!(queue_id = %m.id, error = %e, "outbound: \"relayed\" DSN not stored; dropped");
-            }
-        }
-        let mut delay_notified = false;
-        let warn_after = secs(self.config.delay_warning);
-        if !delayed.is_empty()
-            && warn_after > 0
-            && !m.delay_notified
-            && m.mail_from.is_some()
-            // As for failures: no backscatter to a reverse-path that failed SPF or DMARC.
-            && m.sender_trust.may_receive_failure_reports()
-            && now - m.created_at >= warn_after
-        {
-            let recipients: Vec<DsnRecipient> = delayed
-                .iter()
-                .filter(|(r, _, _)| r.notify.wants_delay())
-                .map(|(r, f, _)| dsn_recipient(r, f, now, Some(r.expires_at)))
-                .collect();
-            if !recipients.is_empty() {
-                let original = self.original(m, &mut bytes).await;
-                delay_notified = self
-                    .send_dsn(m, DsnKind::Delayed, recipients, &original)
-                    .await
-                    .is_ok();
-            }
-        }
-        for (rcpt, f, next) in delayed {
-            outcomes.push((
-                rcpt.id,
-                AttemptOutcome::Deferred {
-                    error: f.text(),
-                    next_attempt: next,
-                },
-            ));
-        }
-        match self
-            .store
-            .queue_complete(&self.node, m.id, outcomes, delay_notified)
-            .await
-        {
-            Ok(true) => info!(queue_id = %m.id, "outbound: message done, removed from the queue"),
-            Ok(false) => {}
-            // The lease runs out and the attempt is repeated: a duplicate at worst, never a loss.
-            Err(e) => warn!(queue_id = %m.id, error = %e, "outbound: cannot record results"),
-        }
-    }
-
-    async fn original(&self, m: &QueuedMessage, cache: &mut Option<Bytes>) -> Bytes {
-        if let Some(b) = cache {
-            return b.clone();
-        }
-        let b = self.message_bytes(m).await.unwrap_or_default();
-        *cache = Some(b.clone());
-        b
-    }
-
-    /// Delivers a DSN to the envelope sender through the pipeline (local mailbox or this queue).
-    async fn send_dsn(
-        &self,
-        m: &QueuedMessage,
-        kind: DsnKind,
-        recipients: Vec<DsnRecipient>,
-        original: &[u8],
-    ) -> Result<(), String> {
-        let Some(sender) = m.mail_from.as_deref() else {
-            return Ok(());
-        };
-        let dsn = Dsn {
-            kind,
-            reporting_mta: &self.hostname,
-            to: sender,
-            env_id: m.env_id.as_deref(),
-            arrival: m.created_at,
-            recipients,
-            original,
-            ret: m.ret,
-            sender_trust: m.sender_trust,
-        };
-        dsn::send(
-            &self.pipeline,
-            &self.dsn_limiter,
-            &dsn,
-            format!("dsn-{}", m.id),
-        )
-        .await
-    }
-}
-
-fn dsn_recipient(r: &QueuedRecipient, f: &Failure, now: i64, until: Option<i64>) -> DsnRecipient {
-    DsnRecipient {
-        address: r.address.clone(),
-        orcpt: r.orcpt.clone(),
-        status: f.status.clone(),
-        diagnostic: f.reply.clone(),
-        reason: f.reason.clone(),
-        remote_mta: f.remote.clone(),
-        last_attempt: now,
-        retry_until: until,
-    }
 }
 
 fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
-}
-
-/// TLS server name: the host name, or the IP address for an address literal.
-fn server_name(host: &str, ip: IpAddr) -> ServerName<'static> {
-    ServerName::try_from(host.to_owned()).unwrap_or(ServerName::IpAddress(ip.into()))
 }
 
 /// Splits claimed entries into jobs (message × domain), grouped by domain.

@@ -293,6 +293,7 @@ async fn an_smtputf8_transaction_is_received_with_utf8smtp() {
 async fn run_queue(h: &Harness, peer: &Peer) {
     let config = OutboundConfig {
         mx_port: peer.addr.port(),
+        allow_private_destinations: true,
         connect_timeout: Duration::from_secs(5),
         command_timeout: Duration::from_secs(10),
         ..OutboundConfig::default()

@@ -655,6 +655,17 @@ impl SqliteBackend {
             .await
     }
 
+    pub(crate) async fn queue_renew_leases(
+        &self,
+        owner: &str,
+        ids: Vec<QueueRecipientId>,
+        until: i64,
+    ) -> Result<usize> {
+        let owner = owner.to_owned();
+        self.write(move |ctx| queue::renew_leases(ctx.conn, &owner, &ids, until))
+            .await
+    }
+
     pub(crate) async fn queue_complete(
         &self,
         owner: &str,

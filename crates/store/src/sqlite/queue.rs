@@ -245,6 +245,27 @@ pub(crate) fn release_leases(c: &Connection, owner: &str) -> Result<usize> {
     .db()
 }
 
+/// Extends to `until` the leases `owner` still holds on the pending recipients `ids` (settled or
+/// taken-over ones are left alone). Returns how many were renewed.
+pub(crate) fn renew_leases(
+    c: &Connection,
+    owner: &str,
+    ids: &[QueueRecipientId],
+    until: i64,
+) -> Result<usize> {
+    let mut st = c
+        .prepare_cached(
+            "UPDATE queue_recipients SET lease_until = MAX(lease_until, ?3)
+             WHERE id = ?1 AND lease_owner = ?2 AND status = 'pending'",
+        )
+        .db()?;
+    let mut renewed = 0;
+    for id in ids {
+        renewed += st.execute(params![id.0, owner, until]).db()?;
+    }
+    Ok(renewed)
+}
+
 /// Records attempt results for recipients of one message (only rows still leased to `owner` and
 /// pending are changed; others were settled or taken over meanwhile and are left alone). Removes the
 /// message when nothing is pending any more. Returns whether it was removed.

@@ -152,6 +152,63 @@ async fn an_expired_lease_is_claimed_again_and_a_restart_releases_its_own() {
 }
 
 #[tokio::test]
+async fn a_renewed_lease_is_not_claimed_again_and_a_settled_one_is_not_renewed() {
+    let (store, _dir) = store().await;
+    enqueue(&store, b"one\r\n", &["x@r.test", "y@r.test"], 100).await;
+    let claimed = store.queue_claim("n1", 100, 60, 10).await.expect("claim");
+    let entry = &claimed[0];
+    let ids: Vec<_> = entry.recipients.iter().map(|r| r.id).collect();
+    // y is settled (deferred), so only x is still leased and renewed.
+    store
+        .queue_complete(
+            "n1",
+            entry.message.id,
+            vec![(
+                ids[1],
+                AttemptOutcome::Deferred {
+                    error: "451".into(),
+                    next_attempt: 500,
+                },
+            )],
+            false,
+        )
+        .await
+        .expect("complete");
+    assert_eq!(
+        store
+            .queue_renew_leases("n1", ids.clone(), 220)
+            .await
+            .expect("renew"),
+        1
+    );
+    // Past the first lease (160), before the renewed one (220): nothing to claim, on any node.
+    assert!(
+        store
+            .queue_claim("n1", 200, 60, 10)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    assert!(
+        store
+            .queue_claim("n2", 219, 60, 10)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    // Another node's lease is not renewed by n1.
+    let taken = store.queue_claim("n2", 220, 60, 10).await.expect("claim");
+    assert_eq!(taken[0].recipients.len(), 1);
+    assert_eq!(
+        store
+            .queue_renew_leases("n1", ids, 400)
+            .await
+            .expect("renew"),
+        0
+    );
+}
+
+#[tokio::test]
 async fn a_deferred_recipient_waits_for_its_next_attempt() {
     let (store, _dir) = store().await;
     enqueue(&store, b"one\r\n", &["x@r.test"], 100).await;

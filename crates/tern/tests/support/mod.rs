@@ -422,6 +422,68 @@ pub fn python(script: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Submits `body` from `from` (who logs in with [`PASSWORD`]) to `to` over `server`'s submission
+/// listener on `ip`, with extra smtp_send.py arguments (`--mail-option`, `--rcpt-option`); the
+/// script's JSON outcome.
+pub fn submit(
+    server: &TestServer,
+    ip: &str,
+    from: &str,
+    to: &[&str],
+    body: &str,
+    extra: &[&str],
+) -> serde_json::Value {
+    let file = server.dir.path().join("message.eml");
+    std::fs::write(&file, body).expect("write message");
+    let port = server.port("submission").to_string();
+    let mut args = vec![ip, &port, "--from", from];
+    for rcpt in to {
+        args.extend(["--to", rcpt]);
+    }
+    args.extend([
+        "--file",
+        file.to_str().expect("utf-8 path"),
+        "--login",
+        from,
+        PASSWORD,
+    ]);
+    args.extend(extra);
+    serde_json::from_str(&python("smtp_send.py", &args)).expect("json from smtp_send.py")
+}
+
+/// POP3 messages of `user` on `server` (listening on `ip`), waiting up to 30 s for at least `n`.
+pub fn wait_for_messages(server: &TestServer, ip: &str, user: &str, n: usize) -> Vec<String> {
+    use base64::Engine;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let port = server.port("pop3").to_string();
+        let out = python("pop3_dump.py", &[ip, &port, user, PASSWORD]);
+        let v: serde_json::Value = serde_json::from_str(&out).expect("json from pop3_dump.py");
+        let messages: Vec<String> = v["messages"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|m| {
+                        let bytes = base64::engine::general_purpose::STANDARD
+                            .decode(m.as_str().unwrap_or_default())
+                            .expect("base64");
+                        String::from_utf8_lossy(&bytes).into_owned()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if messages.len() >= n {
+            return messages;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{user} has {} of {n} messages",
+            messages.len()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
 /// dnsmasq on a free loopback port with the given record options (`--mx-host=...`,
 /// `--txt-record=...`), answering nothing else from outside; killed on drop.
 pub struct Dnsmasq {
