@@ -53,6 +53,15 @@ pub enum Command {
     /// Manage DKIM signing keys.
     #[command(subcommand)]
     Dkim(DkimCommand),
+    /// Check the installation and say what to do about each problem found.
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Repair what is safe to repair (file modes of the data directory) and say what was done.
+    #[arg(long)]
+    pub fix: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -10,6 +10,7 @@
 mod admin;
 mod cli;
 mod dkim;
+mod doctor;
 mod logging;
 mod password;
 mod perms;
@@ -61,5 +62,6 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Queue(cmd) => queue::run(&cli.global, cmd).await,
         cli::Command::Spam(cmd) => spam::run(&cli.global, cmd).await,
         cli::Command::Dkim(cmd) => dkim::run(&cli.global, cmd),
+        cli::Command::Doctor(args) => doctor::run(&cli.global, &args),
     }
 }

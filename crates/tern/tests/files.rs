@@ -67,7 +67,8 @@ fn the_data_directory_and_everything_in_it_is_private_and_a_shared_one_is_report
     let log = server.log();
     assert!(
         log.contains("the data directory is open to other users")
-            && log.contains(&format!("chmod 700 {}", data.display())),
+            && log.contains("tern doctor --fix")
+            && log.contains(&format!("chmod -R go-rwx {}", data.display())),
         "{log}"
     );
 }
