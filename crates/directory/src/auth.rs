@@ -331,8 +331,11 @@ impl Directory {
         }
     }
 
+    /// The account a login name may log in as: a disabled account is treated as unknown, so
+    /// its login fails (after the same work) like a wrong password.
     async fn account_for_login(&self, key: &str) -> Result<Option<Account>, AuthError> {
-        Ok(self.inner.store.account_by_address(key).await?)
+        let account = self.inner.store.account_by_address(key).await?;
+        Ok(account.filter(|a| !a.disabled))
     }
 
     fn login_succeeded(&self, key: &str, ip: IpAddr) {

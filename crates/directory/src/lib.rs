@@ -26,6 +26,9 @@
 //!   one delay apart. Attempts in flight are not yet failures, though: until the first
 //!   failures are recorded, as many run at once as the client has connections (at most
 //!   `limits.max_connections_per_ip`) and hash slots allow.
+//! - A disabled account cannot log in (it fails like a wrong password); its mail is still
+//!   delivered. Sessions of an account end when its password changes, it is disabled or
+//!   removed (`sessions.rs`), whichever process made the change.
 //! - Domain names are compared in the form `tern_common::Domain` produces (lowercase; U-labels
 //!   stay U-labels — no IDNA conversion yet).
 #![forbid(unsafe_code)]
@@ -37,6 +40,7 @@ pub mod password;
 mod resolve;
 pub mod sasl;
 mod send_as;
+mod sessions;
 pub mod throttle;
 
 use std::sync::Arc;
@@ -52,6 +56,7 @@ pub use error::{AuthError, DirectoryError};
 pub use password::Argon2Params;
 pub use resolve::Recipient;
 pub use sasl::{Mechanism, SaslError, decode_base64_response, encode_base64};
+pub use sessions::{LiveSession, POLL_INTERVAL};
 pub use tern_store::{Account, AccountId, Alias, Domain as HostedDomain, DomainId};
 pub use throttle::ThrottleConfig;
 
@@ -154,6 +159,7 @@ struct Inner {
     password_verifications: AtomicU64,
     cache_hits: AtomicU64,
     auth_failures: AtomicU64,
+    sessions: sessions::Sessions,
 }
 
 impl std::fmt::Debug for Directory {
@@ -181,6 +187,7 @@ impl Directory {
                 password_verifications: AtomicU64::new(0),
                 cache_hits: AtomicU64::new(0),
                 auth_failures: AtomicU64::new(0),
+                sessions: sessions::Sessions::default(),
                 config,
             }),
         })
@@ -322,6 +329,22 @@ impl Directory {
             .store
             .set_password(account.id, &password_hash, Some(&scram))
             .await;
+        self.inner.cache.invalidate_account(account.id);
+        result.map_err(|e| match e {
+            StoreError::NotFound => DirectoryError::UnknownUser(address.normalized()),
+            e => e.into(),
+        })
+    }
+
+    /// Disables a user (every login refused, live sessions ended; mail is still delivered) or
+    /// enables it again.
+    pub async fn set_disabled(&self, address: &str, disabled: bool) -> Result<(), DirectoryError> {
+        let address = parse_address(address)?;
+        let account = self
+            .account(&address)
+            .await?
+            .ok_or_else(|| DirectoryError::UnknownUser(address.normalized()))?;
+        let result = self.inner.store.set_disabled(account.id, disabled).await;
         self.inner.cache.invalidate_account(account.id);
         result.map_err(|e| match e {
             StoreError::NotFound => DirectoryError::UnknownUser(address.normalized()),

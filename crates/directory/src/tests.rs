@@ -862,3 +862,4 @@ async fn sasl_scram_sha256_end_to_end() {
 
 mod hash_queue;
 mod parallel_guesses;
+mod sessions;

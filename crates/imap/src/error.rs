@@ -71,6 +71,8 @@ pub(crate) enum SessionError {
     Timeout,
     #[error("server shutting down")]
     Shutdown,
+    #[error("credentials changed, account disabled or removed")]
+    Revoked,
     #[error("too many protocol errors")]
     TooManyErrors,
     #[error("TLS handshake failed: {0}")]

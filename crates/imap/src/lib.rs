@@ -46,6 +46,16 @@
 //!   without the blob; messages stored before it existed are parsed and their cache filled on
 //!   first use. FETCH and SEARCH read a mailbox a slice (`cmd::cache::SLICE`) at a time, the
 //!   next slice while answering this one; FLAGS-only FETCH never reads a blob.
+//! - **Revoked logins end.** A login registers with the directory (`LiveSession`); when the
+//!   account's password changes or it is disabled or removed — by an admin command in another
+//!   process too — the session says `* BYE [EXPIRED]` and closes: while waiting for a command,
+//!   in IDLE, and a long FETCH stops at its next flush (`NO [EXPIRED]`, then the BYE).
+//!   Commands already pipelined behind are not run.
+//! - **Bounded mailboxes and LIST.** An account has at most `limits.max_mailboxes` mailboxes
+//!   (CREATE/RENAME beyond: `NO [LIMIT]`), names at most 1000 octets and 32 levels. LIST/LSUB
+//!   patterns are bounded in length and number, and matched within a work budget per command
+//!   (`names::Matcher`: wildcard runs collapsed, literal head and tail first, then a table
+//!   linear in pattern × name); beyond it `NO [LIMIT]`.
 //! - Never logged: LOGIN passwords and SASL data (redacted types).
 #![forbid(unsafe_code)]
 
@@ -103,6 +113,8 @@ pub struct ImapContext {
     pub append_limit: u64,
     /// Consecutive protocol errors tolerated before the session is closed.
     pub max_errors: u32,
+    /// Mailboxes one account may have (CREATE/RENAME beyond: `NO [LIMIT]`).
+    pub max_mailboxes: usize,
     /// The spam classifier, trained when a user moves or copies mail into or out of Junk.
     pub filter: Option<tern_filter::Filter>,
     /// The data volume's free space: below its minimum, APPEND gets `NO [OVERQUOTA]`.
@@ -111,8 +123,8 @@ pub struct ImapContext {
 
 impl ImapContext {
     /// A context with defaults: no TLS, no plaintext on loopback, 10-minute login timeout,
-    /// 30-minute autologout, 30-second handshake timeout, 50 MiB APPENDLIMIT, 20 errors, no
-    /// free-space minimum.
+    /// 30-minute autologout, 30-second handshake timeout, 50 MiB APPENDLIMIT, 20 errors,
+    /// 10,000 mailboxes per account, no free-space minimum.
     pub fn new(store: Store, directory: Directory, hostname: impl Into<String>) -> ImapContext {
         ImapContext {
             store,
@@ -125,6 +137,7 @@ impl ImapContext {
             tls_handshake_timeout: Duration::from_secs(30),
             append_limit: 50 * 1024 * 1024,
             max_errors: DEFAULT_MAX_ERRORS,
+            max_mailboxes: 10_000,
             filter: None,
             free_space: tern_common::disk::FreeSpace::unchecked(),
         }
@@ -132,8 +145,8 @@ impl ImapContext {
 
     /// A context from the server configuration: hostname, `auth.allow_plaintext_on_loopback`,
     /// `limits.idle_timeout` (before login; after login at least [`AUTOLOGOUT`]),
-    /// `limits.tls_handshake_timeout`, `limits.max_message_size` (APPENDLIMIT) and
-    /// `limits.min_free_space` of the data directory's volume.
+    /// `limits.tls_handshake_timeout`, `limits.max_message_size` (APPENDLIMIT),
+    /// `limits.max_mailboxes` and `limits.min_free_space` of the data directory's volume.
     pub fn from_config(
         config: &Config,
         store: Store,
@@ -151,6 +164,7 @@ impl ImapContext {
                 &config.data_dir,
                 config.limits.min_free_space,
             ),
+            max_mailboxes: config.limits.max_mailboxes,
             ..ImapContext::new(store, directory, config.hostname.clone())
         }
     }

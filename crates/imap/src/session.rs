@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use tern_common::listener::accept_tls;
+use tern_directory::LiveSession;
 use tern_proto::imap::{
     Code, Command, CommandBody, CommandDecoder, ContinueRequest, Data, Decoded, DecoderConfig,
     Response, ResponseEncoder, Status, Tag, is_idle_done,
@@ -86,6 +87,8 @@ pub(crate) struct Session<S> {
     pub(crate) io: MaybeTls<S>,
     pub(crate) peer: SocketAddr,
     pub(crate) shutdown: CancellationToken,
+    /// The login's registration; revoked when the account's credentials change.
+    pub(crate) live: Option<LiveSession>,
     pub(crate) rbuf: BytesMut,
     pub(crate) out: Out,
     pub(crate) decoder: CommandDecoder,
@@ -126,6 +129,7 @@ pub(crate) async fn run<S>(
         io,
         peer,
         shutdown,
+        live: None,
         rbuf: BytesMut::with_capacity(1024),
         out: Out {
             buf: BytesMut::with_capacity(1024),
@@ -140,7 +144,9 @@ pub(crate) async fn run<S>(
     match session.run_loop().await {
         Ok(()) => debug!("session closed after LOGOUT"),
         Err(SessionError::Eof) => debug!("client disconnected"),
-        Err(e @ (SessionError::Timeout | SessionError::TooManyErrors)) => info!("closing: {e}"),
+        Err(e @ (SessionError::Timeout | SessionError::TooManyErrors | SessionError::Revoked)) => {
+            info!("closing: {e}");
+        }
         Err(e) => debug!("session ended: {e}"),
     }
     if !session.out.buf.is_empty() {
@@ -202,6 +208,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     continue;
                 }
             };
+            if self.revoked() {
+                // Pipelined commands of a revoked login are not run.
+                return Err(self.ended().await);
+            }
             debug!(command = command.body.name(), "command");
             match self.dispatch(command).await? {
                 Next::Continue => {
@@ -434,6 +444,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     /// Writes out large responses while a command is still producing them.
     pub(crate) async fn flush_if_big(&mut self) -> Result<(), CmdError> {
+        if self.revoked() {
+            // A long FETCH stops here; the loop then says `* BYE`.
+            return Err(CmdError::no(Code::Expired, "Credentials changed"));
+        }
         if self.out.buf.len() >= FLUSH_AT {
             self.flush()
                 .await
@@ -467,12 +481,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let read = tokio::select! {
             biased;
             () = self.shutdown.cancelled() => None,
+            () = LiveSession::revoked_opt(self.live.as_ref()) => None,
             r = tokio::time::timeout(idle, self.io.read_buf(&mut self.rbuf)) => Some(r),
         };
         match read {
-            None => Err(self
-                .bye("Server shutting down", SessionError::Shutdown)
-                .await),
+            None => Err(self.ended().await),
             Some(Err(_elapsed)) => Err(self
                 .bye("Autologout; idle for too long", SessionError::Timeout)
                 .await),
@@ -480,6 +493,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Some(Ok(Ok(_))) => Ok(()),
             Some(Ok(Err(e))) => Err(e.into()),
         }
+    }
+
+    /// Whether the login's credentials were revoked (password changed, account disabled or
+    /// removed).
+    pub(crate) fn revoked(&self) -> bool {
+        self.live.as_ref().is_some_and(LiveSession::is_revoked)
+    }
+
+    /// The goodbye of a session ended from outside: revoked credentials or shutdown.
+    async fn ended(&mut self) -> SessionError {
+        if !self.revoked() {
+            return self
+                .bye("Server shutting down", SessionError::Shutdown)
+                .await;
+        }
+        // RFC 9051 §7.1.5: BYE, then the server closes; RFC 5530 §3 EXPIRED: the credentials
+        // the session logged in with no longer give access.
+        self.out.send(&Response::untagged(
+            Status::Bye,
+            Some(Code::Expired),
+            "Credentials changed or account disabled; log in again",
+        ));
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.flush()).await;
+        SessionError::Revoked
     }
 
     async fn bye(&mut self, text: &str, error: SessionError) -> SessionError {
@@ -544,6 +581,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     rbuf,
                     state,
                     shutdown,
+                    live,
                     ..
                 } = &mut *self;
                 rbuf.reserve(1024);
@@ -556,16 +594,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 tokio::select! {
                     biased;
                     () = shutdown.cancelled() => None,
+                    () = LiveSession::revoked_opt(live.as_ref()) => None,
                     () = change => Some(None),
                     r = tokio::time::timeout(idle, io.read_buf(rbuf)) => Some(Some(r)),
                 }
             };
             match woke {
-                None => {
-                    return Err(self
-                        .bye("Server shutting down", SessionError::Shutdown)
-                        .await);
-                }
+                None => return Err(self.ended().await),
                 Some(None) => {}
                 Some(Some(Err(_elapsed))) => {
                     return Err(self

@@ -185,6 +185,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Ok(maildrop) => {
                 let (count, size) = maildrop.stat();
                 info!(user = %account.address, mechanism = how, messages = count, "logged in");
+                self.live = Some(self.ctx.directory.open_session(&account));
                 self.reply(Reply::ok(format!(
                     "Logged in, {count} messages ({size} octets)"
                 )));

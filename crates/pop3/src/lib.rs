@@ -22,6 +22,9 @@
 //!   session forgets a pending USER.
 //! - Replies are written to a buffer and flushed when the input buffer holds no complete
 //!   command, so pipelined commands (RFC 2449 §6.6) get their replies in one write.
+//! - A login registers with the directory (`LiveSession`): when the account's password
+//!   changes or it is disabled or removed, the session answers `-ERR [AUTH]` and closes without
+//!   the UPDATE state (nothing marked deleted is removed); pipelined commands are not run.
 //! - Never logged: PASS arguments and SASL data (the codec wraps them in a redacted type).
 #![forbid(unsafe_code)]
 

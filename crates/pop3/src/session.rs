@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use tern_common::listener::accept_tls;
+use tern_directory::LiveSession;
 use tern_proto::pop3::{Command, Decoder, Reply, RespCode, Secret};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
@@ -49,6 +50,8 @@ pub(crate) enum SessionError {
     Timeout,
     #[error("server shutting down")]
     Shutdown,
+    #[error("credentials changed, account disabled or removed")]
+    Revoked,
     #[error("too many protocol errors")]
     TooManyErrors,
     #[error("TLS handshake failed: {0}")]
@@ -62,6 +65,8 @@ pub(crate) struct Session<S> {
     pub(crate) io: MaybeTls<S>,
     pub(crate) peer: SocketAddr,
     shutdown: CancellationToken,
+    /// The login's registration; revoked when the account's credentials change.
+    pub(crate) live: Option<LiveSession>,
     rbuf: BytesMut,
     pub(crate) wbuf: BytesMut,
     decoder: Decoder,
@@ -100,6 +105,7 @@ pub(crate) async fn run<S>(
         io,
         peer,
         shutdown,
+        live: None,
         rbuf: BytesMut::with_capacity(1024),
         wbuf: BytesMut::with_capacity(4096),
         decoder: Decoder::new(),
@@ -110,7 +116,9 @@ pub(crate) async fn run<S>(
     match session.run_loop().await {
         Ok(()) => debug!("session closed after QUIT"),
         Err(SessionError::Eof) => debug!("client disconnected"),
-        Err(e @ (SessionError::Timeout | SessionError::TooManyErrors)) => info!("closing: {e}"),
+        Err(e @ (SessionError::Timeout | SessionError::TooManyErrors | SessionError::Revoked)) => {
+            info!("closing: {e}");
+        }
         Err(e) => debug!("session ended: {e}"),
     }
     // Final words such as "too many errors" are still buffered.
@@ -144,6 +152,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     continue;
                 }
             };
+            if self.live.as_ref().is_some_and(LiveSession::is_revoked) {
+                // Pipelined commands of a revoked login are not run.
+                return Err(self.revoked().await);
+            }
             debug!(command = command.keyword(), "command");
             match self.dispatch(command).await? {
                 Next::Continue => {
@@ -261,9 +273,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let read = tokio::select! {
             biased;
             () = self.shutdown.cancelled() => None,
+            () = LiveSession::revoked_opt(self.live.as_ref()) => None,
             r = tokio::time::timeout(idle, self.io.read_buf(&mut self.rbuf)) => Some(r),
         };
         match read {
+            None if self.live.as_ref().is_some_and(LiveSession::is_revoked) => {
+                Err(self.revoked().await)
+            }
             None => {
                 self.reply(Reply::err("Server shutting down").with_code(RespCode::SysTemp));
                 let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.flush()).await;
@@ -274,6 +290,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             Some(Ok(Ok(_))) => Ok(()),
             Some(Ok(Err(e))) => Err(e.into()),
         }
+    }
+
+    /// Says goodbye to a session whose credentials were revoked (password changed, account
+    /// disabled or removed). The connection closes without QUIT, so RFC 1939 §6's UPDATE
+    /// state is not entered: messages marked deleted stay.
+    async fn revoked(&mut self) -> SessionError {
+        self.reply(
+            Reply::err("Credentials changed or account disabled; log in again")
+                .with_code(RespCode::Auth),
+        );
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.flush()).await;
+        SessionError::Revoked
     }
 
     /// Reads one SASL continuation line. `Ok(Err(reply))`: the line was too long; the

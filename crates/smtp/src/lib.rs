@@ -63,6 +63,10 @@
 //!   DMARC; a DSN returns only the real header block (≤ 16 KiB) unless the sender authenticated
 //!   and asked for RET=FULL; DSNs to one domain are capped per hour (`DsnLimiter`, shared by
 //!   the sessions and the queue worker).
+//! - **Revoked logins end.** An AUTH registers with the directory (`LiveSession`): when the
+//!   account's password changes or it is disabled or removed, the session answers
+//!   `421 4.7.0` (RFC 5321 §3.8) and closes, a message being received is dropped, and
+//!   pipelined commands are not run.
 //! - **Logging:** one line per session end and one per message, with the session id; never
 //!   AUTH lines or SASL data.
 #![forbid(unsafe_code)]

@@ -9,6 +9,7 @@ use bytes::{Buf, BytesMut};
 use smtp_proto::Request;
 use smtp_proto::request::receiver::DummyDataReceiver;
 use tern_common::listener::accept_tls;
+use tern_directory::LiveSession;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
@@ -168,6 +169,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             .bytes(),
         );
         loop {
+            if self
+                .state
+                .live
+                .as_ref()
+                .is_some_and(LiveSession::is_revoked)
+            {
+                // Pipelined commands of a revoked login are not run.
+                self.revoked();
+                self.flush().await?;
+                return Ok("credentials revoked");
+            }
             match self.step().await? {
                 Step::Progress => {
                     if self.wbuf.len() >= WRITE_FLUSH_THRESHOLD {
@@ -238,6 +250,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 );
                 return Ok(Some("shutdown"));
             }
+            () = LiveSession::revoked_opt(self.state.live.as_ref()) => {
+                self.revoked();
+                return Ok(Some("credentials revoked"));
+            }
             read = tokio::time::timeout(timeout, self.stream.read_buf(&mut self.rbuf)) => read,
         };
         match read {
@@ -258,6 +274,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             Ok(Ok(_)) => Ok(None),
             Ok(Err(e)) => Err(e.into()),
         }
+    }
+
+    /// The login's credentials were revoked (password changed, account disabled or removed):
+    /// RFC 5321 §3.8, 421 closes the connection; 4.7.0 (RFC 3463 §3.8) a security condition.
+    /// A message being received is dropped: nothing reaches the pipeline before its end.
+    fn revoked(&mut self) {
+        tracing::info!(session = %self.state.session_id, "credentials changed or account disabled; closing");
+        self.wbuf.extend_from_slice(
+            Reply::new(
+                421,
+                [4, 7, 0],
+                "Credentials changed or account disabled, closing connection",
+            )
+            .bytes(),
+        );
     }
 
     /// The message took longer than its deadline: `421 4.4.2` and the session ends (RFC 5321

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use tern_common::Address;
 use tern_common::config::Protocol;
-use tern_directory::{Account, SaslExchange};
+use tern_directory::{Account, LiveSession, SaslExchange};
 
 use crate::SmtpContext;
 use crate::body::Body;
@@ -76,6 +76,8 @@ pub(crate) struct SessionState {
     /// Whether STARTTLS may be offered (listener mode STARTTLS and a certificate).
     pub(crate) starttls_offered: bool,
     pub(crate) account: Option<Account>,
+    /// The login's registration; revoked when the account's credentials change.
+    pub(crate) live: Option<LiveSession>,
     pub(crate) tx: Option<Transaction>,
     /// A SASL exchange waiting for the client's next response line.
     pub(crate) sasl: Option<SaslExchange>,
@@ -106,6 +108,7 @@ impl SessionState {
             tls: None,
             starttls_offered,
             account: None,
+            live: None,
             tx: None,
             sasl: None,
             sasl_success: None,
@@ -122,6 +125,7 @@ impl SessionState {
         self.helo = None;
         self.tx = None;
         self.account = None;
+        self.live = None;
         self.sasl = None;
         self.sasl_success = None;
         self.tls = Some(description);

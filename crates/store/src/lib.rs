@@ -54,6 +54,10 @@
 //!   in the transaction that writes the message (delivery, APPEND, COPY/MOVE copy the source's) or later
 //!   by [`Store::fill_message_meta`], and deleted with the message row (foreign key, ON DELETE CASCADE).
 //!   It is a pure function of the blob's bytes, so it never needs updating.
+//! - **Credential epoch**: every change of an account's password or disabled state, and its
+//!   removal, bumps the store-wide `credential_epoch` in the same transaction and stamps the
+//!   new value on the account (`credential_generation`), so servers notice changes made by
+//!   any process by polling one value ([`Store::credential_epoch`]).
 //! - **Change bus**: [`Change`]s are published only after the COMMIT that made them succeeded, never for a
 //!   rolled-back job. Per-account channels are created on first [`Store::subscribe`].
 //! - **Names**: domain names are lowercased; account and alias addresses get a lowercase domain part
@@ -90,10 +94,10 @@ pub use spam::{
     TrainingMessage,
 };
 pub use types::{
-    Account, AccountId, Alias, Appended, BlobInfo, Changes, Delivery, Domain, DomainId, FlagOp,
-    FlagUpdate, Flags, Mailbox, MailboxId, MailboxStatus, MessageFlags, MessageMeta, MessageRecord,
-    MetaParts, ModSeq, NewAccount, RecentClaim, RecentStatus, SpecialUse, StoreOptions, StoreRole,
-    StoreStats, SystemFlags, Uid, UidValidity,
+    Account, AccountId, Alias, Appended, BlobInfo, Changes, CredentialEpoch, Delivery, Domain,
+    DomainId, FlagOp, FlagUpdate, Flags, Mailbox, MailboxId, MailboxStatus, MessageFlags,
+    MessageMeta, MessageRecord, MetaParts, ModSeq, NewAccount, RecentClaim, RecentStatus,
+    SpecialUse, StoreOptions, StoreRole, StoreStats, SystemFlags, Uid, UidValidity,
 };
 
 use sqlite::SqliteBackend;
@@ -228,6 +232,19 @@ impl Store {
         scram_sha256: Option<&str>,
     ) -> Result<()> {
         backend!(self.set_password(id, password_hash, scram_sha256))
+    }
+
+    /// Disables (every login refused; mail still delivered) or enables an account.
+    pub async fn set_disabled(&self, id: AccountId, disabled: bool) -> Result<()> {
+        backend!(self.set_disabled(id, disabled))
+    }
+
+    /// The store-wide credential epoch: it moves with every password change, disable, enable
+    /// and account removal, in the same transaction, and the changed account (if it still
+    /// exists) carries the new value as its `credential_generation`. One key lookup, cheap
+    /// enough to poll every second or two.
+    pub async fn credential_epoch(&self) -> Result<CredentialEpoch> {
+        backend!(self.credential_epoch())
     }
 
     /// Removes an account with its mailboxes, messages (releasing blobs) and send-as list. Aliases are

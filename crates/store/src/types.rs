@@ -156,7 +156,17 @@ pub struct Account {
     pub quota_bytes: Option<u64>,
     /// Creation time, unix seconds.
     pub created_at: i64,
+    /// Disabled by an admin: every login is refused (mail is still delivered).
+    pub disabled: bool,
+    /// The [`CredentialEpoch`] of the last change of password or disabled state (removal
+    /// bumps the epoch too): a session that logged in at another generation must end.
+    pub credential_generation: CredentialEpoch,
 }
+
+/// Value of the store-wide counter bumped by every credential change (password, disable,
+/// enable, removal of an account); see [`crate::Store::credential_epoch`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CredentialEpoch(pub i64);
 
 impl fmt::Debug for Account {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -172,6 +182,8 @@ impl fmt::Debug for Account {
             )
             .field("quota_bytes", &self.quota_bytes)
             .field("created_at", &self.created_at)
+            .field("disabled", &self.disabled)
+            .field("credential_generation", &self.credential_generation)
             .finish()
     }
 }

@@ -43,9 +43,10 @@ pub async fn user(global: &GlobalArgs, cmd: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::List { domain } => {
             for account in directory.users(domain.as_deref()).await? {
+                let state = if account.disabled { "\tdisabled" } else { "" };
                 match &account.display_name {
-                    Some(name) => println!("{}\t{name}", account.address),
-                    None => println!("{}", account.address),
+                    Some(name) => println!("{}\t{name}{state}", account.address),
+                    None => println!("{}{state}", account.address),
                 }
             }
         }
@@ -53,6 +54,14 @@ pub async fn user(global: &GlobalArgs, cmd: UserCommand) -> anyhow::Result<()> {
             let secret = password::read(password.password_file.as_deref())?;
             directory.set_password(&address, &secret).await?;
             println!("changed password of {address}");
+        }
+        UserCommand::Disable { address } => {
+            directory.set_disabled(&address, true).await?;
+            println!("disabled user {address}");
+        }
+        UserCommand::Enable { address } => {
+            directory.set_disabled(&address, false).await?;
+            println!("enabled user {address}");
         }
         UserCommand::Remove { address } => {
             directory.remove_user(&address).await?;

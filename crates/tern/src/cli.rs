@@ -136,12 +136,17 @@ pub enum UserCommand {
     },
     /// List accounts, optionally of one domain.
     List { domain: Option<String> },
-    /// Change an account's password.
+    /// Change an account's password; its open sessions end within seconds.
     Passwd {
         address: String,
         #[command(flatten)]
         password: PasswordArgs,
     },
+    /// Disable an account: every login is refused and its open sessions end within seconds
+    /// (mail to it is still delivered).
+    Disable { address: String },
+    /// Enable a disabled account again.
+    Enable { address: String },
     /// Remove an account and all its mail.
     Remove { address: String },
     /// Manage the addresses an account may send as besides its own and its sub-addresses

@@ -66,6 +66,9 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
     let outbound = services.outbound(&config)?;
     let shutdown = runtime.shutdown_token();
     let outbound = tokio::spawn(outbound.run(shutdown.clone()));
+    // Ends the sessions of accounts whose password changed or that were disabled or removed,
+    // by admin commands in other processes too (security issue 17).
+    let sessions = tokio::spawn(directory.clone().watch_sessions(shutdown.clone()));
     let mut running = tokio::spawn(runtime.run());
     info!(data_dir = %config.data_dir.display(), "tern is running");
 
@@ -84,6 +87,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
     shutdown.cancel();
     running.await.context("listener runtime failed")?;
     outbound.await.context("outbound queue worker failed")?;
+    sessions.await.context("session watcher failed")?;
     store.close().await;
     info!("stopped");
     Ok(())

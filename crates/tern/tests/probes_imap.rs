@@ -278,3 +278,58 @@ fn a_100000_address_header_gets_clean_answers_within_seconds() {
     assert_peak_below(&server, peak_before, 256, "100,000 addresses");
     others_are_served(&server);
 }
+
+/// LIST with patterns built to make a wildcard matcher backtrack (`*%*%…`, and `*x*x…*`
+/// that no collapsing removes) against 300 names of 900 octets answers within a second,
+/// with the list or `NO [LIMIT]`; the account's mailboxes are bounded by
+/// `limits.max_mailboxes`.
+#[test]
+fn hostile_list_patterns_answer_within_a_second_and_mailboxes_are_bounded() {
+    let server = TestServer::start_with(&["imap"], &["alice"], "[limits]\nmax_mailboxes = 310\n");
+    let mut wire = Wire::connect(server.addr("imap"));
+    wire.line();
+    let (_, ok) = wire.imap("l", &format!("LOGIN alice@example.test {PASSWORD}"));
+    assert!(ok.starts_with("l OK "), "{ok}");
+    let long = "x".repeat(900);
+    // Pipelined: one write, then the 300 replies.
+    let creates: String = (0..300)
+        .map(|i| format!("c{i} CREATE {long}{i:03}\r\n"))
+        .collect();
+    wire.send(creates);
+    for i in 0..300 {
+        let (_, tagged) = wire.imap_until(&format!("c{i}"));
+        assert!(tagged.starts_with(&format!("c{i} OK")), "{tagged}");
+    }
+
+    let collapsing = "*%".repeat(400);
+    let started = Instant::now();
+    let (untagged, tagged) = wire.imap("p1", &format!("LIST \"\" \"{collapsing}\""));
+    let took = started.elapsed();
+    eprintln!("LIST of 800 octets of *% over 306 names: {took:?}");
+    assert!(tagged.starts_with("p1 OK"), "{tagged}");
+    assert_eq!(untagged.len(), 306);
+    assert!(took < Duration::from_secs(1), "{took:?}");
+
+    let alternating = "*x".repeat(200) + "*";
+    let started = Instant::now();
+    let (_, tagged) = wire.imap("p2", &format!("LIST \"\" \"{alternating}\""));
+    let took = started.elapsed();
+    eprintln!("LIST of 401 octets of *x over 306 names: {took:?}: {tagged}");
+    assert!(
+        tagged.starts_with("p2 OK") || tagged.starts_with("p2 NO [LIMIT]"),
+        "{tagged}"
+    );
+    assert!(took < Duration::from_secs(1), "{took:?}");
+
+    // 306 mailboxes now (the six defaults); four more fit.
+    for i in 0..4 {
+        let (_, tagged) = wire.imap(&format!("m{i}"), &format!("CREATE more{i}"));
+        assert!(tagged.starts_with(&format!("m{i} OK")), "{tagged}");
+    }
+    let (_, tagged) = wire.imap("m4", "CREATE more4");
+    assert!(tagged.starts_with("m4 NO [LIMIT]"), "{tagged}");
+    let (_, tagged) = wire.imap("r", "RENAME more0 sub/more0");
+    assert!(tagged.starts_with("r NO [LIMIT]"), "{tagged}");
+    let (_, tagged) = wire.imap("n", "NOOP");
+    assert!(tagged.starts_with("n OK"), "{tagged}");
+}

@@ -415,6 +415,10 @@ pub struct Limits {
     /// write. `None` (the default): 1 GiB or 5 % of the volume, whichever is smaller; 0: no
     /// minimum. See [`crate::disk`].
     pub min_free_space: Option<u64>,
+    /// Mailboxes one account may have (IMAP CREATE and RENAME beyond it get `NO [LIMIT]`).
+    /// Default: 10 000, far more than any mail client shows, while bounding what one account
+    /// can make every LIST, and the store, go through.
+    pub max_mailboxes: usize,
     /// After a shutdown signal, how long sessions may run to finish before they are aborted.
     /// Default: 10 s, enough to complete a transaction in progress; service managers usually
     /// kill after 90 s.
@@ -442,6 +446,7 @@ impl Default for Limits {
             max_recipients: 100,
             max_line_length: 8192,
             min_free_space: None,
+            max_mailboxes: 10_000,
             shutdown_grace: Duration::from_secs(10),
         }
     }

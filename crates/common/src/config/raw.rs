@@ -78,6 +78,7 @@ pub(super) struct RawLimits {
     pub max_recipients: Option<usize>,
     pub max_line_length: Option<usize>,
     pub min_free_space: Option<u64>,
+    pub max_mailboxes: Option<usize>,
     pub shutdown_grace_seconds: Option<u64>,
 }
 

@@ -160,6 +160,7 @@ subaddress_separator = "ab"
 [limits]
 max_line_length = 80
 max_connections = 0
+max_mailboxes = 0
 
 [tls]
 cert = "cert.pem"
@@ -177,6 +178,7 @@ cert = "cert.pem"
         "auth.subaddress_separator: invalid separator \"ab\"",
         "limits.max_connections: must be at least 1",
         "limits.max_line_length: must be at least 1000",
+        "limits.max_mailboxes: must be at least 1",
         "tls.key: required when tls.cert is set",
     ];
     for e in expected {

@@ -417,6 +417,13 @@ fn limits(raw: RawLimits, errors: &mut Errors) -> Limits {
         1000,
         d.max_line_length as u64,
     );
+    // INBOX always exists.
+    let max_mailboxes = at_least(
+        "max_mailboxes",
+        raw.max_mailboxes.map(|v| v as u64),
+        1,
+        d.max_mailboxes as u64,
+    );
     let grace = raw
         .shutdown_grace_seconds
         .map_or(d.shutdown_grace, Duration::from_secs);
@@ -433,6 +440,7 @@ fn limits(raw: RawLimits, errors: &mut Errors) -> Limits {
         max_recipients: usize_of(max_recipients),
         max_line_length: usize_of(max_line_length),
         min_free_space: raw.min_free_space,
+        max_mailboxes: usize_of(max_mailboxes),
         shutdown_grace: grace,
     }
 }

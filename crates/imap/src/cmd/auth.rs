@@ -111,6 +111,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     fn logged_in(&mut self, account: Account, how: &'static str) -> CmdResult {
         info!(user = %account.address, mechanism = how, "logged in");
+        self.live = Some(self.ctx.directory.open_session(&account));
         self.state = State::Authenticated(User {
             account: account.id,
         });

@@ -2,6 +2,7 @@
 //! LIST-STATUS, SPECIAL-USE), LSUB, STATUS (RFC 9051 §6.3.4–§6.3.11).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
 
 use tern_proto::imap::{
     Code, Data, ListCommand, ListData, ListExtendedItem, ListReturnOption, ListSelectOption,
@@ -55,6 +56,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 ));
             }
         };
+        self.ensure_room(account, name, true).await?;
         let store = &self.ctx.store;
         for parent in names::parents(name) {
             match store.create_mailbox(account, parent, None).await {
@@ -96,6 +98,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         if store.mailbox_by_name(account, target).await?.is_some() {
             return Err(CmdError::no(Code::AlreadyExists, "Target mailbox exists"));
         }
+        // Renaming INBOX creates the target; any rename creates missing parents.
+        self.ensure_room(account, target, source.name == "INBOX")
+            .await?;
+        let store = &self.ctx.store;
         for parent in names::parents(target) {
             match store.create_mailbox(account, parent, None).await {
                 Ok(_) | Err(StoreError::AlreadyExists) => {}
@@ -117,6 +123,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             store.rename_mailbox(source.id, target).await?;
         }
         done("RENAME completed")
+    }
+
+    /// Refuses (RFC 5530 §3 `NO [LIMIT]`) a CREATE or RENAME that would take the account past
+    /// `max_mailboxes` with the missing parents of `name` (and `name` itself if `creates`).
+    /// Counted before the writes, so concurrent sessions of one account can overshoot by
+    /// the few mailboxes they create at the same moment.
+    async fn ensure_room(
+        &self,
+        account: tern_store::AccountId,
+        name: &str,
+        creates: bool,
+    ) -> Result<(), CmdError> {
+        let existing = self.ctx.store.mailboxes(account).await?;
+        let known: BTreeSet<&str> = existing.iter().map(|m| m.name.as_str()).collect();
+        let exists = |n: &str| n.eq_ignore_ascii_case("INBOX") || known.contains(n);
+        let new = names::parents(name).filter(|p| !exists(p)).count() + usize::from(creates);
+        if existing.len() + new > self.ctx.max_mailboxes {
+            return Err(CmdError::no(
+                Code::Limit,
+                format!(
+                    "Too many mailboxes (at most {} per account)",
+                    self.ctx.max_mailboxes
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// SUBSCRIBE / UNSUBSCRIBE (RFC 9051 §6.3.7–§6.3.8). Subscriptions live on the mailbox
@@ -162,13 +194,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             _ => None,
         });
         let tree = Tree::new(&mailboxes);
-        let full: Vec<String> = patterns.iter().map(|p| format!("{reference}{p}")).collect();
-        let matching = |name: &str| full.iter().any(|p| names::matches(p, name));
+        let mut matcher =
+            names::Matcher::new(&reference, patterns.iter().map(String::as_str)).map_err(limit)?;
         let mut replies = Vec::new();
         for (name, node) in &tree.nodes {
+            let matching = matcher.matches(name).map_err(limit)?;
             let Some(mb) = node.mailbox else {
                 // A hierarchy level without a mailbox (its parent was deleted).
-                if !sel_subscribed && !sel_special && matching(name) {
+                if !sel_subscribed && !sel_special && matching {
                     replies.push((
                         name.clone(),
                         None,
@@ -181,7 +214,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             let mut extended = Vec::new();
             if sel_subscribed && !mb.subscribed {
                 // RFC 5258 §3.5: RECURSIVEMATCH reports parents of matching subscribed children.
-                if recursive && matching(name) && tree.has_subscribed_child(name) {
+                if recursive && matching && tree.has_subscribed_child(name) {
                     extended.push(ListExtendedItem::ChildInfo(vec!["SUBSCRIBED".into()]));
                     replies.push((name.clone(), Some(mb), Vec::new(), extended));
                 }
@@ -190,7 +223,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             if sel_special && mb.special_use.is_none() {
                 continue;
             }
-            if !matching(name) {
+            if !matching {
                 continue;
             }
             replies.push((name.clone(), Some(mb), Vec::new(), extended));
@@ -228,12 +261,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// LSUB (RFC 3501 §6.3.9, IMAP4rev1 only).
     pub(crate) async fn lsub(&mut self, reference: &str, pattern: &str) -> CmdResult {
         let account = self.account()?;
-        let pattern = format!("{reference}{pattern}");
+        let mut matcher = names::Matcher::new(reference, [pattern]).map_err(limit)?;
         let mailboxes = self.ctx.store.mailboxes(account).await?;
-        for mb in mailboxes
-            .iter()
-            .filter(|m| m.subscribed && names::matches(&pattern, &m.name))
-        {
+        for mb in &mailboxes {
+            if !mb.subscribed || !matcher.matches(&mb.name).map_err(limit)? {
+                continue;
+            }
             self.out.send(&Response::Data(Data::Lsub(ListData {
                 attributes: Vec::new(),
                 delimiter: Some(DELIMITER),
@@ -300,6 +333,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 }
 
+/// RFC 5530 §3 LIMIT: a pattern beyond the matcher's bounds.
+fn limit(why: names::NameError) -> CmdError {
+    CmdError::no(Code::Limit, why)
+}
+
 pub(crate) fn special_attribute(special: SpecialUse) -> MailboxAttribute {
     match special {
         SpecialUse::All => MailboxAttribute::All,
@@ -352,7 +390,11 @@ impl<'a> Tree<'a> {
     }
 
     fn has_subscribed_child(&self, name: &str) -> bool {
+        // A range lookup, not a scan: LIST (SUBSCRIBED RECURSIVEMATCH) asks for every name.
         let prefix = format!("{name}{DELIMITER}");
-        self.subscribed.iter().any(|s| s.starts_with(&prefix))
+        self.subscribed
+            .range::<str, _>((Bound::Included(prefix.as_str()), Bound::Unbounded))
+            .next()
+            .is_some_and(|s| s.starts_with(&prefix))
     }
 }

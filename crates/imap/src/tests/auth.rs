@@ -331,3 +331,88 @@ async fn shutdown_says_bye() {
     c.expect("* BYE").await;
     assert!(c.closed().await.is_empty());
 }
+
+/// Changes alice's password and runs the server's credential poll once.
+async fn change_password_and_poll(h: &Harness) {
+    h.ctx
+        .directory
+        .set_password(USER, &Secret::new("another password"))
+        .await
+        .expect("set password");
+    let revoked = h.ctx.directory.revoke_stale_sessions().await.expect("poll");
+    assert!(revoked >= 1);
+}
+
+#[tokio::test]
+async fn a_password_change_ends_the_session_with_bye_expired() {
+    let h = harness().await;
+    let mut c = h.login().await;
+    let mut bob = h.login_as(OTHER).await;
+    change_password_and_poll(&h).await;
+    let rest = c.closed().await;
+    assert!(
+        rest.iter().any(|l| l.starts_with("* BYE [EXPIRED]")),
+        "{rest:?}"
+    );
+    bob.cmd("b NOOP", "b OK").await;
+}
+
+#[tokio::test]
+async fn a_password_change_ends_an_idling_session() {
+    let h = harness().await;
+    let mut c = h.select().await;
+    c.send("i IDLE").await;
+    c.expect("+ ").await;
+    change_password_and_poll(&h).await;
+    let rest = c.closed().await;
+    assert!(
+        rest.iter().any(|l| l.starts_with("* BYE [EXPIRED]")),
+        "{rest:?}"
+    );
+}
+
+#[tokio::test]
+async fn commands_after_revocation_are_not_run() {
+    let h = harness().await;
+    let mut c = h.login().await;
+    change_password_and_poll(&h).await;
+    // Arrives after the revocation: the session says goodbye instead of creating it.
+    c.send("a CREATE Pipelined").await;
+    let rest = c.closed().await;
+    assert!(rest.iter().all(|l| !l.starts_with("a OK")), "{rest:?}");
+    let account = h.account.id;
+    assert!(
+        h.store
+            .mailbox_by_name(account, "Pipelined")
+            .await
+            .expect("lookup")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn a_password_change_stops_a_long_fetch() {
+    let h = harness().await;
+    let line = "y".repeat(998);
+    let body = format!("Subject: big\r\n\r\n{}", format!("{line}\r\n").repeat(100));
+    for _ in 0..20 {
+        h.deliver(body.as_bytes()).await;
+    }
+    let mut c = h.select().await;
+    // 2 MB of answers: the session blocks writing into the 64 KiB pipe after the first few.
+    c.send("f FETCH 1:* BODY.PEEK[]").await;
+    c.expect("* 1 FETCH").await;
+    change_password_and_poll(&h).await;
+    let rest = c.closed().await;
+    let fetched = rest
+        .iter()
+        .filter(|l| l.starts_with("* ") && l.contains(" FETCH "))
+        .count();
+    assert!(fetched < 19, "the FETCH ran to its end ({fetched} more)");
+    assert!(
+        has(&rest, "f NO [EXPIRED]"),
+        "{:?}",
+        &rest[rest.len().saturating_sub(3)..]
+    );
+    assert!(rest.iter().any(|l| l.starts_with("* BYE [EXPIRED]")));
+}

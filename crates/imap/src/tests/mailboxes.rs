@@ -189,3 +189,41 @@ async fn another_users_mailboxes_do_not_exist_and_hostile_names_are_refused() {
     let lines = c.cmd("j FETCH 1:* FLAGS", "j OK").await;
     assert!(lines.is_empty(), "{lines:#?}");
 }
+
+#[tokio::test]
+async fn create_and_rename_beyond_max_mailboxes_are_refused_with_limit() {
+    // The six default mailboxes plus two.
+    let h = harness_with(|ctx| ctx.max_mailboxes = 8).await;
+    let mut c = h.login().await;
+    c.cmd("a CREATE A", "a OK").await;
+    // B and B/C would make nine.
+    c.cmd("b CREATE B/C", "b NO [LIMIT]").await;
+    c.cmd("c CREATE B", "c OK").await;
+    c.cmd("d CREATE X", "d NO [LIMIT]").await;
+    // A rename creates nothing unless the target needs parents, or the source is INBOX.
+    c.cmd("e RENAME B X", "e OK").await;
+    c.cmd("f RENAME X Y/Z", "f NO [LIMIT]").await;
+    c.cmd("g RENAME INBOX Old", "g NO [LIMIT]").await;
+    c.cmd("h DELETE A", "h OK").await;
+    c.cmd("i CREATE X/C", "i OK").await;
+    let lines = c.cmd("j LIST \"\" \"*\"", "j OK").await;
+    assert_eq!(lines.len(), 8, "{lines:?}");
+}
+
+#[tokio::test]
+async fn list_patterns_beyond_the_bounds_are_refused_with_limit() {
+    let h = harness().await;
+    let mut c = h.login().await;
+    let long = "a".repeat(crate::names::MAX_PATTERN + 1);
+    c.cmd(&format!("a LIST \"\" {long}"), "a NO [LIMIT]").await;
+    c.cmd(&format!("b LSUB \"\" {long}"), "b NO [LIMIT]").await;
+    let many = vec!["%"; crate::names::MAX_PATTERNS + 1].join(" ");
+    c.cmd(&format!("c LIST \"\" ({many})"), "c NO [LIMIT]")
+        .await;
+    // A run of wildcards is one wildcard: this answers at once.
+    let stars = "*%".repeat(400);
+    let lines = c.cmd(&format!("d LIST \"\" \"{stars}\""), "d OK").await;
+    assert_eq!(lines.len(), 6, "{lines:?}");
+    let deep = vec!["a"; crate::names::MAX_DEPTH + 1].join("/");
+    c.cmd(&format!("e CREATE {deep}"), "e NO").await;
+}

@@ -106,6 +106,7 @@ impl SessionState {
 
     fn authenticated(&mut self, account: tern_directory::Account) -> Reply {
         tracing::info!(session = %self.session_id, user = %account.address, "authenticated");
+        self.live = Some(self.ctx.directory.open_session(&account));
         self.account = Some(account);
         // RFC 4954 §6.
         Reply::new(235, [2, 7, 0], "Authentication successful")

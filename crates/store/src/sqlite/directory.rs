@@ -5,7 +5,9 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::writer::JobCtx;
 use super::{SqlExt, mailbox, unix_now};
 use crate::error::{Result, StoreError};
-use crate::types::{Account, AccountId, Alias, Domain, DomainId, NewAccount, SpecialUse};
+use crate::types::{
+    Account, AccountId, Alias, CredentialEpoch, Domain, DomainId, NewAccount, SpecialUse,
+};
 
 /// Mailboxes every new account gets, all subscribed (RFC 6154 attributes where one applies).
 const DEFAULT_MAILBOXES: [(&str, Option<SpecialUse>); 6] = [
@@ -114,8 +116,8 @@ pub(crate) fn set_catch_all(c: &Connection, name: &str, target: Option<&str>) ->
     }
 }
 
-const ACCOUNT_COLUMNS: &str =
-    "id, address, domain_id, display_name, password_hash, scram_sha256, quota_bytes, created_at";
+const ACCOUNT_COLUMNS: &str = "id, address, domain_id, display_name, password_hash, scram_sha256, \
+     quota_bytes, created_at, disabled, credential_generation";
 
 fn account_from_row(r: &Row<'_>) -> rusqlite::Result<Account> {
     Ok(Account {
@@ -127,7 +129,38 @@ fn account_from_row(r: &Row<'_>) -> rusqlite::Result<Account> {
         scram_sha256: r.get(5)?,
         quota_bytes: r.get::<_, Option<i64>>(6)?.map(|q| q.max(0) as u64),
         created_at: r.get(7)?,
+        disabled: r.get(8)?,
+        credential_generation: CredentialEpoch(r.get(9)?),
     })
+}
+
+/// The store-wide credential epoch (0 before the first change).
+pub(crate) fn credential_epoch(c: &Connection) -> Result<CredentialEpoch> {
+    let stored: Option<i64> = c
+        .prepare_cached("SELECT value FROM settings WHERE key = 'credential_epoch'")
+        .db()?
+        .query_row([], |r| r.get(0))
+        .optional()
+        .db()?;
+    Ok(CredentialEpoch(stored.unwrap_or(0)))
+}
+
+/// Takes the next credential epoch, in the transaction of the change it announces, and stamps
+/// it on `account` (if the account still exists).
+fn bump_credentials(c: &Connection, account: AccountId) -> Result<()> {
+    let next = credential_epoch(c)?.0 + 1;
+    c.execute(
+        "INSERT INTO settings (key, value) VALUES ('credential_epoch', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [next],
+    )
+    .db()?;
+    c.execute(
+        "UPDATE accounts SET credential_generation = ?2 WHERE id = ?1",
+        params![account.0, next],
+    )
+    .db()?;
+    Ok(())
 }
 
 pub(crate) fn add_account(ctx: &mut JobCtx<'_>, new: &NewAccount) -> Result<AccountId> {
@@ -210,7 +243,20 @@ pub(crate) fn set_password(
         .db()?
     {
         0 => Err(StoreError::NotFound),
-        _ => Ok(()),
+        _ => bump_credentials(c, id),
+    }
+}
+
+pub(crate) fn set_disabled(c: &Connection, id: AccountId, disabled: bool) -> Result<()> {
+    match c
+        .execute(
+            "UPDATE accounts SET disabled = ?2 WHERE id = ?1",
+            params![id.0, disabled],
+        )
+        .db()?
+    {
+        0 => Err(StoreError::NotFound),
+        _ => bump_credentials(c, id),
     }
 }
 
@@ -238,7 +284,8 @@ pub(crate) fn remove_account(ctx: &mut JobCtx<'_>, id: AccountId) -> Result<()> 
     ctx.conn
         .execute("DELETE FROM accounts WHERE id = ?1", [id.0])
         .db()?;
-    Ok(())
+    // The row is gone; the epoch still moves so that servers look at its sessions.
+    bump_credentials(ctx.conn, id)
 }
 
 pub(crate) fn add_alias(c: &Connection, source: &str, target: &str) -> Result<()> {

@@ -334,6 +334,15 @@ impl SqliteBackend {
             .await
     }
 
+    pub(crate) async fn set_disabled(&self, id: AccountId, disabled: bool) -> Result<()> {
+        self.write(move |ctx| directory::set_disabled(ctx.conn, id, disabled))
+            .await
+    }
+
+    pub(crate) async fn credential_epoch(&self) -> Result<CredentialEpoch> {
+        self.lookup(directory::credential_epoch)
+    }
+
     pub(crate) async fn remove_account(&self, id: AccountId) -> Result<()> {
         self.write(move |ctx| directory::remove_account(ctx, id))
             .await

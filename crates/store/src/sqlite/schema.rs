@@ -218,6 +218,17 @@ CREATE TABLE released_files (
     r#"
 ALTER TABLE queue_messages ADD COLUMN sender_trust INTEGER NOT NULL DEFAULT 0;
 "#,
+    // N: ending an account's sessions when its credentials change (security issue 17). An
+    // account may be disabled (no login; mail is still delivered). Every password change,
+    // disable, enable and removal takes the next value of the store-wide `credential_epoch`
+    // counter (in `settings`) and stamps it on the account as its `credential_generation`: a
+    // server polls that one counter and, when it moved, compares the generation of each
+    // logged-in account with the one its sessions logged in at — changes made by admin
+    // commands in another process, or by another node, are seen without a scan of accounts.
+    r#"
+ALTER TABLE accounts ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE accounts ADD COLUMN credential_generation INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// Opens the single write connection: WAL, `synchronous=FULL`, foreign keys, busy timeout.

@@ -1,5 +1,5 @@
 use super::*;
-use crate::{Alias, SpecialUse, StoreError};
+use crate::{Alias, CredentialEpoch, SpecialUse, StoreError};
 
 #[tokio::test]
 async fn domains_are_lowercased_unique_and_listed() {
@@ -208,6 +208,53 @@ async fn set_password_replaces_hash_and_scram() {
         store.set_password(AccountId(999), "x", None).await,
         Err(StoreError::NotFound)
     ));
+}
+
+#[tokio::test]
+async fn credential_changes_move_the_epoch_and_stamp_the_account() {
+    let (store, _dir) = store().await;
+    let a = account(&store, "u@example.test").await;
+    let b = account(&store, "v@example.test").await;
+    let generation = |id| {
+        let store = store.clone();
+        async move {
+            let acc = store.account(id).await.expect("get").expect("present");
+            (acc.credential_generation, acc.disabled)
+        }
+    };
+    assert_eq!(
+        store.credential_epoch().await.expect("epoch"),
+        CredentialEpoch(0)
+    );
+    assert_eq!(generation(a).await, (CredentialEpoch(0), false));
+
+    store.set_password(a, "new", None).await.expect("set");
+    assert_eq!(
+        store.credential_epoch().await.expect("epoch"),
+        CredentialEpoch(1)
+    );
+    assert_eq!(generation(a).await, (CredentialEpoch(1), false));
+    assert_eq!(generation(b).await, (CredentialEpoch(0), false));
+
+    store.set_disabled(b, true).await.expect("disable");
+    assert_eq!(generation(b).await, (CredentialEpoch(2), true));
+    store.set_disabled(b, false).await.expect("enable");
+    assert_eq!(generation(b).await, (CredentialEpoch(3), false));
+
+    store.remove_account(a).await.expect("remove");
+    assert_eq!(
+        store.credential_epoch().await.expect("epoch"),
+        CredentialEpoch(4)
+    );
+    assert!(matches!(
+        store.set_disabled(a, true).await,
+        Err(StoreError::NotFound)
+    ));
+    // A failed change moves nothing.
+    assert_eq!(
+        store.credential_epoch().await.expect("epoch"),
+        CredentialEpoch(4)
+    );
 }
 
 #[tokio::test]
