@@ -2,8 +2,10 @@
 //!
 //! Input: the first byte chooses the read size (1..=256) and the limits, the rest is what
 //! the client sends. The decoder must not panic, and its outputs (commands, continuation
-//! requests, errors) and leftover buffer must be the same whether the input arrives at once,
-//! in reads of that size, or one octet at a time. Every error's reply must encode.
+//! requests, APPEND message octets handed out, errors) and leftover buffer must be the same
+//! whether the input arrives at once, in reads of that size, or one octet at a time (the
+//! handed-out pieces joined). Every error's reply must encode. With the small limits, APPEND
+//! messages past 100 octets are handed out.
 #![no_main]
 
 use bytes::BytesMut;
@@ -29,6 +31,7 @@ fn run(data: &[u8]) {
             max_literal: 300,
             max_command_literals: 500,
             max_other_literals: 400,
+            max_inline_messages: 100,
             max_depth: 6,
             literal_plus: if control & 2 == 0 {
                 LiteralPlus::Plus
@@ -71,6 +74,15 @@ fn feed(config: &DecoderConfig, input: &[u8], chunk: usize) -> (Outputs, BytesMu
                 continue;
             }
             match decoder.decode(&mut buf) {
+                Ok(Some(Decoded::MessageData(more))) => match outputs.last_mut() {
+                    // How many pieces there are depends on the reads; what they hold does not.
+                    Some(Ok(Decoded::MessageData(data))) => {
+                        let mut joined = data.to_vec();
+                        joined.extend_from_slice(&more);
+                        *data = joined.into();
+                    }
+                    _ => outputs.push(Ok(Decoded::MessageData(more))),
+                },
                 Ok(Some(decoded)) => {
                     idle = matches!(
                         &decoded,

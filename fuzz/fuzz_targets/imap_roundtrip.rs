@@ -45,7 +45,13 @@ fn run(data: &[u8]) {
     loop {
         match decoder.decode(&mut buf) {
             Ok(Some(Decoded::Command(command))) => commands.push(command),
-            Ok(Some(Decoded::NeedContinuation { .. })) | Err(_) => {}
+            // The default decoder keeps every APPEND message, so it hands none out.
+            Ok(Some(
+                Decoded::NeedContinuation { .. }
+                | Decoded::MessageLiteral { .. }
+                | Decoded::MessageData(_),
+            ))
+            | Err(_) => {}
             Ok(None) => break,
         }
     }

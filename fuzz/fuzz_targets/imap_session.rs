@@ -17,6 +17,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use libfuzzer_sys::fuzz_target;
+use tern_common::body::{Spool, Spooling};
 use tern_common::config::FilterConfig;
 use tern_filter::Filter;
 use tern_fuzz::{Fixture, HOSTNAME, Input, Step, World, converse, runtime, tls};
@@ -86,7 +87,14 @@ fn run(data: &[u8]) {
 
 fn context(world: &World) -> ImapContext {
     let domains = vec![tern_fuzz::DOMAIN.to_owned()];
-    let mut ctx = ImapContext::new(world.store.clone(), world.directory.clone(), HOSTNAME);
+    let spool = Spool::open(world.scratch().join("spool")).expect("spool directory");
+    let spooling = Spooling::new(spool, 1 << 20);
+    let mut ctx = ImapContext::new(
+        world.store.clone(),
+        world.directory.clone(),
+        HOSTNAME,
+        spooling,
+    );
     ctx.tls = Some(tls());
     ctx.allow_plaintext_on_loopback = true;
     ctx.append_limit = 4096;

@@ -1,5 +1,5 @@
-//! Shared ground for every Tern crate: configuration, address types, secrets, TLS and the
-//! listener runtime.
+//! Shared ground for every Tern crate: configuration, address types, secrets, TLS, the
+//! listener runtime, and message text on its way in (`body`: spool files under a memory budget).
 //!
 //! Implementation notes:
 //! - Nothing here touches the store or speaks a mail protocol; protocol crates plug their
@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod address;
+pub mod body;
 pub mod config;
 pub mod disk;
 pub mod dns;

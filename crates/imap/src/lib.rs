@@ -35,6 +35,12 @@
 //!   up, claims what lies above it atomically (`store.claim_recent`), so each message is
 //!   recent in exactly one SELECT session (`recent::Recent`). EXAMINE and STATUS only look.
 //!   Sessions that ENABLEd IMAP4rev2 neither see nor claim it.
+//! - **APPEND messages are not buffered whole.** Up to 64 KiB of a command's messages stay
+//!   in its frame; a message literal past that is handed over by the decoder as it arrives
+//!   (`Decoded::MessageData`) into a `tern_common::body::Body`: in memory up to the spool
+//!   threshold (charged to the server-wide budget SMTP uses too), then in an unlinked spool
+//!   file, and read back for the store only under that budget. Each literal must arrive within
+//!   30 s + 1 s per 100 KiB of its size, or the session ends with `* BYE`.
 //! - **MULTIAPPEND** is all or nothing (RFC 3502 §3): every message is checked (size, flags,
 //!   date) before any is stored, then all go into the store in one transaction
 //!   (`store.deliver_all`).
@@ -73,6 +79,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tern_common::body::Spooling;
 use tern_common::config::Config;
 use tern_common::listener::{Connection, Service};
 use tern_directory::Directory;
@@ -111,6 +118,15 @@ pub struct ImapContext {
     pub tls_handshake_timeout: Duration,
     /// Largest APPEND message (APPENDLIMIT, RFC 7889).
     pub append_limit: u64,
+    /// Where APPEND messages larger than the spool threshold wait until the command is
+    /// complete, and the memory budget for message text; shared with SMTP.
+    pub spooling: Spooling,
+    /// An APPEND message literal handed to a spool must arrive within this much time…
+    pub append_deadline_base: Duration,
+    /// …plus one second per this many octets of its announced size (default 30 s + 1 s per
+    /// 100 KiB: 9 minutes for 50 MiB), so that a client trickling octets cannot keep a spool
+    /// file and budget; the same wait bounds reading the messages back under the budget.
+    pub append_deadline_rate: u64,
     /// Consecutive protocol errors tolerated before the session is closed.
     pub max_errors: u32,
     /// Mailboxes one account may have (CREATE/RENAME beyond: `NO [LIMIT]`).
@@ -123,9 +139,15 @@ pub struct ImapContext {
 
 impl ImapContext {
     /// A context with defaults: no TLS, no plaintext on loopback, 10-minute login timeout,
-    /// 30-minute autologout, 30-second handshake timeout, 50 MiB APPENDLIMIT, 20 errors,
-    /// 10,000 mailboxes per account, no free-space minimum.
-    pub fn new(store: Store, directory: Directory, hostname: impl Into<String>) -> ImapContext {
+    /// 30-minute autologout, 30-second handshake timeout, 50 MiB APPENDLIMIT, 30 s + 1 s per
+    /// 100 KiB for an APPEND message, 20 errors, 10,000 mailboxes per account, no free-space
+    /// minimum; large APPEND messages go to `spooling`.
+    pub fn new(
+        store: Store,
+        directory: Directory,
+        hostname: impl Into<String>,
+        spooling: Spooling,
+    ) -> ImapContext {
         ImapContext {
             store,
             directory,
@@ -136,6 +158,9 @@ impl ImapContext {
             idle_timeout: AUTOLOGOUT,
             tls_handshake_timeout: Duration::from_secs(30),
             append_limit: 50 * 1024 * 1024,
+            spooling,
+            append_deadline_base: Duration::from_secs(30),
+            append_deadline_rate: 100 * 1024,
             max_errors: DEFAULT_MAX_ERRORS,
             max_mailboxes: 10_000,
             filter: None,
@@ -146,12 +171,14 @@ impl ImapContext {
     /// A context from the server configuration: hostname, `auth.allow_plaintext_on_loopback`,
     /// `limits.idle_timeout` (before login; after login at least [`AUTOLOGOUT`]),
     /// `limits.tls_handshake_timeout`, `limits.max_message_size` (APPENDLIMIT),
-    /// `limits.max_mailboxes` and `limits.min_free_space` of the data directory's volume.
+    /// `limits.max_mailboxes`, `limits.min_free_space` of the data directory's volume, and the
+    /// server's `spooling` ([`Spooling::from_config`]), shared with SMTP.
     pub fn from_config(
         config: &Config,
         store: Store,
         directory: Directory,
         tls: Option<TlsAcceptor>,
+        spooling: Spooling,
     ) -> ImapContext {
         ImapContext {
             tls,
@@ -165,7 +192,7 @@ impl ImapContext {
                 config.limits.min_free_space,
             ),
             max_mailboxes: config.limits.max_mailboxes,
-            ..ImapContext::new(store, directory, config.hostname.clone())
+            ..ImapContext::new(store, directory, config.hostname.clone(), spooling)
         }
     }
 }
@@ -181,6 +208,7 @@ impl std::fmt::Debug for ImapContext {
             )
             .field("idle_timeout", &self.idle_timeout)
             .field("append_limit", &self.append_limit)
+            .field("spooling", &self.spooling)
             .finish_non_exhaustive()
     }
 }

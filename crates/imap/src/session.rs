@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use tern_common::body::{Body, BodyError};
 use tern_common::listener::accept_tls;
 use tern_directory::LiveSession;
 use tern_proto::imap::{
@@ -32,6 +33,14 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Literal octets one command may carry before login. LOGIN and ID need a few hundred; an
 /// unauthenticated client must not make the server buffer APPEND-sized literals.
 const PRE_AUTH_LITERALS: u64 = 64 * 1024;
+
+/// APPEND message octets a command keeps in its frame, as for the literals of any other
+/// command (`DecoderConfig::max_other_literals`): most messages fit, and are parsed and stored
+/// straight from the read buffer. Larger ones are received into a [`Body`].
+const INLINE_MESSAGES: u64 = 64 * 1024;
+
+/// Input read at once while a message literal arrives: large reads, a few syscalls per MiB.
+const LITERAL_READ: usize = 64 * 1024;
 
 /// Encoded responses waiting to be written.
 pub(crate) struct Out {
@@ -97,6 +106,11 @@ pub(crate) struct Session<S> {
     errors: u32,
     /// When the server began waiting for the command now arriving (see `read_more`).
     command_started: Instant,
+    /// The APPEND messages of the command now arriving that the decoder handed over
+    /// (`AppendContent::Streamed`), in order; taken by `append`, dropped after any command.
+    pub(crate) messages: Vec<Body>,
+    /// While a message literal arrives: when it must be complete.
+    literal_deadline: Option<Instant>,
 }
 
 /// Runs a session to its end and logs how it ended.
@@ -140,6 +154,8 @@ pub(crate) async fn run<S>(
         enabled: Enabled::default(),
         errors: 0,
         command_started: Instant::now(),
+        messages: Vec::new(),
+        literal_deadline: None,
     };
     match session.run_loop().await {
         Ok(()) => debug!("session closed after LOGOUT"),
@@ -159,18 +175,20 @@ pub(crate) async fn run<S>(
 /// after it.
 pub(crate) fn new_decoder(ctx: &ImapContext, authenticated: bool) -> CommandDecoder {
     let defaults = DecoderConfig::default();
-    let (max_literal, max_command_literals) = if authenticated {
+    let (max_literal, max_command_literals, max_inline_messages) = if authenticated {
         // RFC 7889: the APPENDLIMIT is enforced on the literal announcement.
         (
             ctx.append_limit,
             defaults.max_command_literals.max(ctx.append_limit),
+            INLINE_MESSAGES,
         )
     } else {
-        (PRE_AUTH_LITERALS, PRE_AUTH_LITERALS)
+        (PRE_AUTH_LITERALS, PRE_AUTH_LITERALS, PRE_AUTH_LITERALS)
     };
     CommandDecoder::new(DecoderConfig {
         max_literal,
         max_command_literals,
+        max_inline_messages,
         ..defaults
     })
 }
@@ -197,6 +215,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     self.flush().await?;
                     continue;
                 }
+                Ok(Some(Decoded::MessageLiteral {
+                    size,
+                    synchronizing,
+                    ..
+                })) => {
+                    if synchronizing {
+                        self.out.send(&Response::ready());
+                        self.flush().await?;
+                    }
+                    self.receive_message(size).await?;
+                    continue;
+                }
+                // `receive_message` takes every piece of the literal it was announced with.
+                Ok(Some(Decoded::MessageData(_))) => continue,
                 Ok(None) => {
                     self.flush().await?;
                     self.read_more().await?;
@@ -204,6 +236,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 }
                 Err(e) => {
                     debug!(error = %e, "malformed command");
+                    self.messages.clear();
                     self.protocol_error(&e.response())?;
                     continue;
                 }
@@ -213,7 +246,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 return Err(self.ended().await);
             }
             debug!(command = command.body.name(), "command");
-            match self.dispatch(command).await? {
+            let next = self.dispatch(command).await;
+            // Whatever APPEND did not take (it failed early) goes, with its spool files.
+            self.messages.clear();
+            match next? {
                 Next::Continue => {
                     if self.out.buf.len() >= FLUSH_AT {
                         self.flush().await?;
@@ -466,8 +502,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// Reads more input, waiting at most the autologout time; on shutdown or timeout says
     /// `* BYE` (RFC 9051 §7.1.5).
     pub(crate) async fn read_more(&mut self) -> Result<(), SessionError> {
-        self.rbuf.reserve(4096);
         let mut idle = self.timeout();
+        let mut literal_late = false;
+        if let Some(deadline) = self.literal_deadline {
+            self.rbuf.reserve(LITERAL_READ);
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left <= idle {
+                idle = left;
+                literal_late = true;
+            }
+        } else {
+            self.rbuf.reserve(4096);
+        }
         if matches!(self.state, State::NotAuthenticated) {
             // Before login the whole command must arrive within the login timeout, not each
             // read, so a client trickling octets (slowloris) is cut off like an idle one.
@@ -486,6 +532,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         };
         match read {
             None => Err(self.ended().await),
+            Some(Err(_elapsed)) if literal_late => Err(self
+                .bye("APPEND message not received in time", SessionError::Timeout)
+                .await),
             Some(Err(_elapsed)) => Err(self
                 .bye("Autologout; idle for too long", SessionError::Timeout)
                 .await),
@@ -517,6 +566,68 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         ));
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.flush()).await;
         SessionError::Revoked
+    }
+
+    /// Receives an APPEND message literal of `size` octets, which the decoder hands over as it
+    /// arrives, into a [`Body`] for `append`: in memory up to the spool threshold, then in a
+    /// spool file. It must arrive within `append_deadline_base` plus one second per
+    /// `append_deadline_rate` octets, or the session ends with `* BYE`; a failing spool file
+    /// (disk full) ends it too, as the client cannot be stopped mid-literal otherwise.
+    async fn receive_message(&mut self, size: u64) -> Result<(), SessionError> {
+        let spooling = self.ctx.spooling.clone();
+        self.literal_deadline = Some(tern_common::body::deadline(
+            self.ctx.append_deadline_base,
+            self.ctx.append_deadline_rate,
+            size,
+        ));
+        let mut body = Body::default();
+        let received = loop {
+            if body.received() >= size {
+                break Ok(());
+            }
+            match self.decoder.decode(&mut self.rbuf) {
+                Ok(Some(Decoded::MessageData(data))) => {
+                    if let Err(e) = take_data(&mut body, &data, &spooling).await {
+                        break Err(e);
+                    }
+                }
+                Ok(None) => {
+                    // Replies to commands pipelined before this one go out now, not after
+                    // the literal.
+                    let more = match self.flush().await {
+                        Ok(()) => self.read_more().await,
+                        Err(e) => Err(e),
+                    };
+                    if let Err(e) = more {
+                        self.literal_deadline = None;
+                        return Err(e);
+                    }
+                }
+                // The decoder hands over the literal's octets and nothing else until they
+                // are all there.
+                Ok(Some(_)) | Err(_) => {
+                    break Err(BodyError::Spool(io::Error::other(
+                        "the message literal ended early",
+                    )));
+                }
+            }
+        };
+        self.literal_deadline = None;
+        match received {
+            Ok(()) => {
+                self.messages.push(body);
+                Ok(())
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot keep an APPEND message");
+                Err(self
+                    .bye(
+                        "Cannot keep the message now, try again later",
+                        SessionError::Io(io::Error::other(e.to_string())),
+                    )
+                    .await)
+            }
+        }
     }
 
     async fn bye(&mut self, text: &str, error: SessionError) -> SessionError {
@@ -649,4 +760,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         debug!("TLS established");
         Ok(())
     }
+}
+
+/// Adds one piece of a message literal to `body`, charging the budget or spooling.
+async fn take_data(
+    body: &mut Body,
+    data: &[u8],
+    spooling: &tern_common::body::Spooling,
+) -> Result<(), BodyError> {
+    body.make_room(data.len(), spooling).await?;
+    body.text().extend_from_slice(data);
+    body.settle(spooling).await
 }

@@ -7,7 +7,9 @@
 //!
 //! Client → server: [`CommandDecoder`] frames one command at a time out of the caller's
 //! buffer (literals included), asks for a `+` continuation for each synchronizing literal
-//! ([`Decoded::NeedContinuation`]) and parses it into a typed [`Command`].
+//! ([`Decoded::NeedContinuation`]) and parses it into a typed [`Command`]. Large APPEND
+//! messages can be handed to the caller as they arrive instead of being buffered
+//! ([`DecoderConfig::max_inline_messages`], [`Decoded::MessageLiteral`]).
 //! Server → client: [`encode`] / [`ResponseEncoder`] write typed [`Response`]s.
 //! [`encode_command`] writes commands (for clients, tests and the round-trip fuzz target).
 //!
@@ -24,6 +26,13 @@
 //!     match decoder.decode(&mut input) {
 //!         // Synchronizing literal: the client waits for this before sending the data.
 //!         Ok(Some(Decoded::NeedContinuation { .. })) => encode(&Response::ready(), &mut output),
+//!         // An APPEND message past `max_inline_messages`: its octets follow as `MessageData`.
+//!         Ok(Some(Decoded::MessageLiteral { synchronizing, .. })) => {
+//!             if synchronizing {
+//!                 encode(&Response::ready(), &mut output);
+//!             }
+//!         }
+//!         Ok(Some(Decoded::MessageData(_octets))) => { /* to a spool file */ }
 //!         Ok(Some(Decoded::Command(command))) => match command.body {
 //!             // IDLE / AUTHENTICATE: read plain lines with `decoder.decode_line`.
 //!             CommandBody::Idle => {}
@@ -40,8 +49,10 @@
 //! Invariants:
 //! - Nothing here panics on any input; the session feeds it raw network bytes.
 //! - Buffering is bounded: at most [`DecoderConfig::max_line`] octets of command text plus
-//!   [`DecoderConfig::max_command_literals`] octets of literal data are held for one APPEND,
-//!   [`DecoderConfig::max_other_literals`] for any other command.
+//!   [`DecoderConfig::max_other_literals`] octets of literal data are held for one command,
+//!   plus for an APPEND up to [`DecoderConfig::max_inline_messages`] (at most
+//!   [`DecoderConfig::max_command_literals`]) octets of its messages; message octets past
+//!   that are handed out as they arrive, never more than the buffer already holds.
 //!   An over-long line or over-limit literal switches the decoder to a "skip until the end of
 //!   this command" state that discards input as it arrives.
 //! - The decoder's output does not depend on how the input is split into reads.
@@ -60,8 +71,8 @@ mod utf7;
 mod tests;
 
 pub use command::{
-    AppendData, AppendDataKind, AppendMessage, Command, CommandBody, EntryType, FetchCommand,
-    FetchItem, FetchItems, FetchMacro, FetchModifiers, ListCommand, ListReturnOption,
+    AppendContent, AppendData, AppendDataKind, AppendMessage, Command, CommandBody, EntryType,
+    FetchCommand, FetchItem, FetchItems, FetchMacro, FetchModifiers, ListCommand, ListReturnOption,
     ListSelectOption, QResyncParams, SearchCommand, SearchKey, SearchReturnOption, SelectParams,
     StoreAction, StoreCommand,
 };

@@ -71,7 +71,6 @@
 //!   AUTH lines or SASL data.
 #![forbid(unsafe_code)]
 
-mod body;
 mod cmd;
 mod error;
 mod message;
@@ -93,10 +92,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-pub use crate::body::{MemoryBudget, Spool, Spooling};
 use crate::delivery::Pipeline;
 use crate::session::Session;
 use crate::state::{Flavor, SessionState};
+pub use tern_common::body::{MemoryBudget, Spool, Spooling};
 
 pub(crate) use tern_delivery as delivery;
 
@@ -165,19 +164,30 @@ impl SmtpContext {
         spool: Spool,
     ) -> Self {
         let max_message_size = 50 * 1024 * 1024;
+        let spooling = Spooling::new(spool, Limits::default_message_memory(max_message_size));
+        SmtpContext::with_spooling(pipeline, directory, hostname.into(), spooling)
+    }
+
+    /// [`SmtpContext::new`] with its spooling given.
+    fn with_spooling(
+        pipeline: Pipeline,
+        directory: Directory,
+        hostname: String,
+        spooling: Spooling,
+    ) -> Self {
         SmtpContext {
             pipeline,
             directory,
             tls: None,
-            hostname: hostname.into(),
-            max_message_size,
+            hostname,
+            max_message_size: 50 * 1024 * 1024,
             max_recipients: 100,
             allow_plaintext_on_loopback: false,
             command_timeout: Duration::from_secs(300),
             data_timeout: Duration::from_secs(180),
             data_deadline_base: Duration::from_secs(30),
             data_deadline_rate: 100 * 1024,
-            spooling: Spooling::new(spool, Limits::default_message_memory(max_message_size)),
+            spooling,
             tls_handshake_timeout: Duration::from_secs(30),
             max_errors: DEFAULT_MAX_ERRORS,
             max_auth_failures: DEFAULT_MAX_AUTH_FAILURES,
@@ -189,20 +199,21 @@ impl SmtpContext {
     }
 
     /// A context from the server configuration: hostname, `limits` (message size,
-    /// recipients, handshake timeout, message memory; the idle timeout caps the command and
-    /// data timeouts), `auth.allow_plaintext_on_loopback`, `outbound.dsn_per_domain_per_hour`,
-    /// the spool directory `<data_dir>/spool` (created, and emptied of what an earlier run
-    /// left there) and `limits.min_free_space` of the data directory's volume.
+    /// recipients, handshake timeout; the idle timeout caps the command and data timeouts),
+    /// `auth.allow_plaintext_on_loopback`, `outbound.dsn_per_domain_per_hour`,
+    /// `limits.min_free_space` of the data directory's volume, and the server's `spooling`
+    /// ([`Spooling::from_config`]), which IMAP APPEND shares.
     pub fn from_config(
         config: &Config,
         pipeline: Pipeline,
         directory: Directory,
         tls: Option<TlsAcceptor>,
-    ) -> std::io::Result<Self> {
-        let spool = Spool::open(config.data_dir.join("spool"))?;
-        let base = SmtpContext::new(pipeline, directory, config.hostname.clone(), spool);
+        spooling: Spooling,
+    ) -> Self {
         let limits = &config.limits;
-        Ok(SmtpContext {
+        let base =
+            SmtpContext::with_spooling(pipeline, directory, config.hostname.clone(), spooling);
+        SmtpContext {
             tls,
             max_message_size: limits.max_message_size,
             max_recipients: limits.max_recipients,
@@ -213,18 +224,14 @@ impl SmtpContext {
             dsn_limiter: Arc::new(outbound::dsn::DsnLimiter::new(
                 config.outbound.dsn_per_domain_per_hour,
             )),
-            spooling: Spooling {
-                budget: MemoryBudget::new(limits.message_memory),
-                ..base.spooling.clone()
-            },
             free_space: FreeSpace::new(&config.data_dir, limits.min_free_space),
             ..base
-        })
+        }
     }
 
     /// The deadline of a message transaction that starts now.
     pub(crate) fn message_deadline(&self) -> std::time::Instant {
-        body::deadline(
+        tern_common::body::deadline(
             self.data_deadline_base,
             self.data_deadline_rate,
             self.max_message_size,

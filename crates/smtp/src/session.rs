@@ -14,13 +14,13 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::SmtpContext;
-use crate::body::{Body, BodyError};
 use crate::cmd::{BdatLine, ChunkPlan, Outcome, invalid_bdat, parse_bdat};
 use crate::error::{SessionError, parse_error_reply};
 use crate::message::DataText;
 use crate::reply::{Reply, r};
 use crate::state::{Flavor, SessionState};
 use crate::tls_info::describe_tls;
+use tern_common::body::{Body, BodyError};
 use tern_common::stream::MaybeTls;
 
 /// RFC 5321 §4.5.3.1.4: a command line is at most 512 octets including CRLF.
@@ -505,7 +505,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let done = receiver.ingest(&mut bytes, body.text());
         let consumed = self.rbuf.len() - bytes.len();
         self.rbuf.advance(consumed);
-        if body.len() > ctx.max_message_size {
+        if body.received() > ctx.max_message_size {
             // Stop keeping the text; the rest is read and dropped (RFC 1870 §6.3).
             drop(body);
             let replies = self.state.reply_for_message(r::message_too_big());

@@ -11,9 +11,9 @@ use tern_common::config::Protocol;
 use tern_directory::{Account, LiveSession, SaslExchange};
 
 use crate::SmtpContext;
-use crate::body::Body;
 use crate::cmd::MailDsn;
 use crate::delivery::{InboundRecipient, TraceProtocol};
+use tern_common::body::Body;
 
 /// Which service a listener offers; decides AUTH, relaying and the reply to the final dot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

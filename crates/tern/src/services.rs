@@ -32,16 +32,17 @@ impl Services {
         let filter = filter(config, store);
         let pipeline = pipeline.with_filter(filter.clone());
         let pipeline = mail_auth(config, pipeline)?;
+        // One spool directory and one memory budget for the message text of every listener.
+        let spooling = tern_common::body::Spooling::from_config(config)
+            .context("cannot open the spool directory")?;
         Ok(Services {
-            smtp: Arc::new(
-                tern_smtp::SmtpContext::from_config(
-                    config,
-                    pipeline,
-                    directory.clone(),
-                    Some(tls.acceptor()),
-                )
-                .context("cannot open the SMTP spool directory")?,
-            ),
+            smtp: Arc::new(tern_smtp::SmtpContext::from_config(
+                config,
+                pipeline,
+                directory.clone(),
+                Some(tls.acceptor()),
+                spooling.clone(),
+            )),
             imap: Arc::new(tern_imap::ImapContext {
                 // Moves into and out of Junk train the classifier (learn-on-move).
                 filter: Some(filter),
@@ -50,6 +51,7 @@ impl Services {
                     store.clone(),
                     directory.clone(),
                     Some(tls.acceptor()),
+                    spooling,
                 )
             }),
             pop3: Arc::new(tern_pop3::Pop3Context::from_config(

@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
@@ -62,26 +61,6 @@ fn text_block(first: bool) -> Vec<u8> {
     block
 }
 
-/// Spool files the server has open: (how many, their total size). They are unlinked, so they
-/// are found through `/proc/<pid>/fd`, as links to `<spool>/… (deleted)`.
-fn open_spool_files(pid: u32, spool: &Path) -> (usize, u64) {
-    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-        return (0, 0);
-    };
-    let mut count = 0;
-    let mut size = 0;
-    for fd in fds.flatten() {
-        let Ok(target) = std::fs::read_link(fd.path()) else {
-            continue;
-        };
-        if target.starts_with(spool) {
-            count += 1;
-            size += std::fs::metadata(fd.path()).map_or(0, |m| m.len());
-        }
-    }
-    (count, size)
-}
-
 /// Fails the test if the server's peak memory passed the limit; `what` says when.
 fn assert_memory_bounded(server: &TestServer, stop: &AtomicBool, what: &str) -> u64 {
     let (rss, peak) = server.memory_kib();
@@ -105,10 +84,7 @@ fn fifty_clients_each_midway_through_a_50_mib_message_keep_the_server_under_200_
         "[limits]\nmax_message_size = 52428800\n",
     );
     let addr = server.addr("smtp");
-    // As the kernel names it in /proc/<pid>/fd.
-    let spool: PathBuf = std::fs::canonicalize(server.data_dir())
-        .expect("data directory")
-        .join("spool");
+    let spool = server.data_dir().join("spool");
     let started = Instant::now();
     let all_in_data = Arc::new(Barrier::new(CLIENTS));
     let sent = Arc::new(AtomicUsize::new(0));
@@ -151,7 +127,7 @@ fn fifty_clients_each_midway_through_a_50_mib_message_keep_the_server_under_200_
     let deadline = Instant::now() + Duration::from_secs(240);
     let peak = loop {
         let peak = assert_memory_bounded(&server, &stop, "while 50 messages arrive");
-        let (files, spooled) = open_spool_files(server.pid(), &spool);
+        let (files, spooled) = server.open_spool_files();
         if sent.load(Ordering::SeqCst) == CLIENTS && files == CLIENTS && spooled >= expected {
             break peak;
         }
@@ -186,7 +162,7 @@ fn fifty_clients_each_midway_through_a_50_mib_message_keep_the_server_under_200_
     let (mut finisher, finisher_text) = wires.pop().expect("one client");
     drop(wires);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while open_spool_files(server.pid(), &spool).0 > 1 {
+    while server.open_spool_files().0 > 1 {
         assert!(
             Instant::now() < deadline,
             "spool files of closed sessions are still open"

@@ -396,9 +396,9 @@ pub struct Limits {
     /// Largest accepted message in bytes (SMTP `SIZE`, IMAP `APPEND`). Default: 50 MiB, what
     /// large mail providers accept after base64 inflation of ~35 MiB attachments.
     pub max_message_size: u64,
-    /// Octets of message text all SMTP sessions together may hold in memory: text still
-    /// arriving (up to 256 KiB of each message; the rest waits in `<data_dir>/spool/`) and
-    /// whole messages being delivered. A message that finds no room waits for it. Default:
+    /// Octets of message text all SMTP and IMAP sessions together may hold in memory: text
+    /// still arriving (up to 256 KiB of each message, DATA, BDAT or an APPEND literal; the
+    /// rest waits in `<data_dir>/spool/`) and whole messages being delivered or stored. A message that finds no room waits for it. Default:
     /// 256 MiB or four times `max_message_size`, whichever is more, so a few messages of the
     /// largest size can be delivered at once; at least `max_message_size`, or a message of
     /// that size could never be delivered.

@@ -1,8 +1,11 @@
 //! APPEND (RFC 9051 §6.3.12), MULTIAPPEND (RFC 3502), APPENDUID (RFC 4315), APPENDLIMIT
 //! (RFC 7889).
 
+use std::time::Instant;
+
 use bytes::Bytes;
-use tern_proto::imap::{AppendMessage, Code, Mailbox as WireMailbox, SequenceSet};
+use tern_common::body::{Body, BodyError, Message};
+use tern_proto::imap::{AppendContent, AppendMessage, Code, Mailbox as WireMailbox, SequenceSet};
 use tern_store::{Delivery, MessageMeta};
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -35,9 +38,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         // RFC 3502 §3 (MULTIAPPEND): "If the server is unable to append all of the message
         // data, it MUST NOT append any of it." Everything is checked before anything is
         // stored, and then all messages go into the store in one transaction.
+        let mut streamed = std::mem::take(&mut self.messages).into_iter();
         let mut checked = Vec::with_capacity(messages.len());
+        let mut spooled = 0;
         for message in messages {
-            if message.data.content.len() as u64 > self.ctx.append_limit {
+            let text = match message.data.content {
+                AppendContent::Octets(octets) => Text::Here(octets),
+                AppendContent::Streamed(size) => match streamed.next() {
+                    Some(body) if body.received() == size => {
+                        spooled += size;
+                        Text::Received(body)
+                    }
+                    // The decoder hands over exactly the messages the command names.
+                    _ => return Err(CmdError::bad("Message data missing")),
+                },
+            };
+            if text.len() > self.ctx.append_limit {
                 return Err(CmdError::no(Code::TooBig, "Message too big"));
             }
             let flags = flags_from_wire(&message.flags)?;
@@ -48,10 +64,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 Some(date) => dates::from_date_time(date),
                 None => dates::now(),
             };
-            checked.push((message.data.content, flags, date));
+            checked.push((text, flags, date));
         }
+        // Received messages are read back only under the memory budget; the wait for it is
+        // bounded like their arrival. The charges are held until the store has them.
+        let deadline = tern_common::body::deadline(
+            self.ctx.append_deadline_base,
+            self.ctx.append_deadline_rate,
+            spooled,
+        );
         let mut deliveries = Vec::with_capacity(checked.len());
-        for (bytes, flags, internal_date) in checked {
+        let mut held = Vec::new();
+        for (text, flags, internal_date) in checked {
+            let bytes = match text {
+                Text::Here(octets) => octets,
+                Text::Received(body) => {
+                    let message = finish(body, &self.ctx.spooling, deadline).await?;
+                    let bytes = message.data.clone();
+                    held.push(message);
+                    bytes
+                }
+            };
             deliveries.push(Delivery {
                 meta: summarize(bytes.clone()).await?,
                 bytes,
@@ -61,6 +94,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             });
         }
         let stored = store.deliver_all(deliveries).await?;
+        drop(held);
         let uids = stored.iter().flatten().map(|copy| copy.uid.get());
         match SequenceSet::from_ids(uids) {
             Some(set) => done_with(
@@ -70,6 +104,35 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             None => done("APPEND completed"),
         }
     }
+}
+
+/// The text of one APPEND message while the command is checked.
+enum Text {
+    /// Kept by the decoder with the command.
+    Here(Bytes),
+    /// Received into a body (memory or a spool file).
+    Received(Body),
+}
+
+impl Text {
+    fn len(&self) -> u64 {
+        match self {
+            Text::Here(octets) => octets.len() as u64,
+            Text::Received(body) => body.received(),
+        }
+    }
+}
+
+/// The whole text of a received message, under the memory budget.
+async fn finish(
+    body: Body,
+    spooling: &tern_common::body::Spooling,
+    deadline: Instant,
+) -> Result<Message, CmdError> {
+    // No budget before the deadline, or the spool file failed: `NO [UNAVAILABLE]`.
+    body.finish(spooling, deadline)
+        .await
+        .map_err(|e: BodyError| CmdError::Temporary(format!("APPEND: {e}")))
 }
 
 /// Messages up to this size are summarised on the session's task; larger ones on a blocking

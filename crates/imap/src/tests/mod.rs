@@ -2,6 +2,7 @@
 //! each, driven by a scripted client (`c.send("a1 SELECT INBOX").await;
 //! c.expect_tagged("a1 OK").await` returns the untagged lines before the tagged one).
 
+mod append_spool;
 mod auth;
 mod cache;
 mod fetch;
@@ -18,6 +19,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tern_common::Secret;
+use tern_common::body::{Spool, Spooling};
 use tern_directory::{Account, Argon2Params, Directory, DirectoryConfig};
 use tern_store::{Flags, MailboxId, MessageMeta, Store, StoreOptions, Uid};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
@@ -84,7 +86,9 @@ pub(crate) async fn harness_with(adjust: impl FnOnce(&mut ImapContext)) -> Harne
         .expect("lookup")
         .expect("INBOX")
         .id;
-    let mut ctx = ImapContext::new(store.clone(), directory, "mail.example.test");
+    let spool = Spool::open(dir.path().join("spool")).expect("spool");
+    let spooling = Spooling::new(spool, 64 << 20);
+    let mut ctx = ImapContext::new(store.clone(), directory, "mail.example.test", spooling);
     ctx.allow_plaintext_on_loopback = true;
     adjust(&mut ctx);
     Harness {

@@ -283,8 +283,19 @@ pub struct AppendMessage {
 pub struct AppendData {
     /// How it was sent.
     pub kind: AppendDataKind,
-    /// The message octets.
-    pub content: Bytes,
+    /// The message octets, or where they went.
+    pub content: AppendContent,
+}
+
+/// Where the octets of an APPEND message are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppendContent {
+    /// Here: the decoder kept them with the command.
+    Octets(Bytes),
+    /// With the caller: the decoder handed over this many octets as they arrived
+    /// ([`super::Decoded::MessageLiteral`] and [`super::Decoded::MessageData`]), in the order
+    /// of the messages. [`super::encode_command`] writes only the literal's header for it.
+    Streamed(u64),
 }
 
 /// How APPEND data was sent.

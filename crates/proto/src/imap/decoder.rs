@@ -5,8 +5,15 @@
 //! header `{n}` / `{n+}` / `~{n}` continues after n octets of literal data. For a
 //! synchronizing literal `{n}` the client waits for a `+` continuation request first
 //! (§7.5); the decoder reports [`Decoded::NeedContinuation`] once per such literal.
+//!
+//! APPEND message literals (RFC 9051 §6.3.12) are the one kind of literal that may be as large
+//! as a message. Past [`DecoderConfig::max_inline_messages`] the decoder does not keep them:
+//! it reports [`Decoded::MessageLiteral`], hands their octets to the caller as they arrive
+//! ([`Decoded::MessageData`]), and the command it finally returns says where they went
+//! ([`AppendContent::Streamed`](super::AppendContent::Streamed)). The caller can put them
+//! on disk; the command text around them is framed and parsed as before.
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use super::command::Command;
 use super::parse::{ParseOptions, parse_command};
@@ -34,12 +41,18 @@ pub struct DecoderConfig {
     pub max_line: usize,
     /// Largest literal accepted (APPENDLIMIT, RFC 7889). Default 50 MiB.
     pub max_literal: u64,
-    /// Most literal octets in one command (MULTIAPPEND sends several). Default 100 MiB.
+    /// Most APPEND message octets in one command (MULTIAPPEND sends several). Default
+    /// 100 MiB.
     pub max_command_literals: u64,
-    /// Most literal octets in one command other than APPEND (search strings, mailbox names,
-    /// passwords), which are buffered whole before the command runs. Default 64 KiB, the
-    /// same as `max_line`: only APPEND carries message-sized literals.
+    /// Most literal octets in one command other than APPEND messages (search strings,
+    /// mailbox names, passwords), which are buffered whole before the command runs. Default
+    /// 64 KiB, the same as `max_line`: only APPEND carries message-sized literals.
     pub max_other_literals: u64,
+    /// Most APPEND message octets of one command kept in the buffer with the command; a
+    /// message literal that would pass it is handed to the caller instead
+    /// ([`Decoded::MessageLiteral`]). Default `u64::MAX`: all are kept (up to
+    /// `max_command_literals`).
+    pub max_inline_messages: u64,
     /// Deepest nesting of search keys (parentheses, NOT, OR). Default 32.
     pub max_depth: usize,
     /// Which non-synchronizing literals are accepted. Default LITERAL+.
@@ -55,6 +68,7 @@ impl Default for DecoderConfig {
             max_literal: 50 * 1024 * 1024,
             max_command_literals: 100 * 1024 * 1024,
             max_other_literals: 64 * 1024,
+            max_inline_messages: u64::MAX,
             max_depth: 32,
             literal_plus: LiteralPlus::Plus,
             utf8_accept: false,
@@ -84,6 +98,21 @@ pub enum Decoded {
         /// The announced size.
         literal_size: u64,
     },
+    /// An APPEND message literal the decoder does not keep: its `size` octets come next as
+    /// [`Decoded::MessageData`], in order, and then the rest of the command. For a
+    /// synchronizing literal the client waits for `+ Ready\r\n` first, as after
+    /// [`Decoded::NeedContinuation`].
+    MessageLiteral {
+        /// The tag of the command in progress.
+        tag: Tag,
+        /// The announced size (within `max_literal` and `max_command_literals`).
+        size: u64,
+        /// Whether the client waits for a continuation request.
+        synchronizing: bool,
+    },
+    /// The next octets of the message literal announced by [`Decoded::MessageLiteral`], as
+    /// much as the buffer held (at most one read of input); they are gone from the buffer.
+    MessageData(Bytes),
 }
 
 /// Why input was not a command. Each variant says how to answer ([`DecodeError::response`]);
@@ -154,6 +183,9 @@ enum Phase {
     Line { start: usize, scanned: usize },
     /// Inside literal data that ends `remaining` octets after `at`.
     Literal { at: usize, remaining: u64 },
+    /// Inside a message literal handed to the caller: its `remaining` octets are taken out
+    /// of the buffer at `at` as they arrive, and the command continues at `at`.
+    Message { at: usize, remaining: u64 },
 }
 
 /// Discarding the rest of a rejected command, without buffering it.
@@ -183,8 +215,17 @@ pub struct CommandDecoder {
     phase: Phase,
     /// Command text octets in the completed lines of the current command.
     text_len: usize,
-    /// Literal octets announced so far in the current command.
+    /// Literal octets other than APPEND messages announced so far in the current command.
     literal_total: u64,
+    /// APPEND message octets announced so far in the current command.
+    message_total: u64,
+    /// Of those, the octets kept in the buffer.
+    message_inline: u64,
+    /// Where the data of each message literal handed to the caller would have started in
+    /// the command's frame; the parser takes these as [`AppendContent::Streamed`].
+    ///
+    /// [`AppendContent::Streamed`]: super::AppendContent::Streamed
+    streamed: Vec<usize>,
     skip: Option<Skip>,
 }
 
@@ -205,6 +246,9 @@ impl CommandDecoder {
             },
             text_len: 0,
             literal_total: 0,
+            message_total: 0,
+            message_inline: 0,
+            streamed: Vec::new(),
             skip: None,
         }
     }
@@ -235,6 +279,9 @@ impl CommandDecoder {
         };
         self.text_len = 0;
         self.literal_total = 0;
+        self.message_total = 0;
+        self.message_inline = 0;
+        self.streamed.clear();
     }
 
     /// Decodes the next command from `buf`, consuming its octets. `Ok(None)`: more input is
@@ -265,6 +312,33 @@ impl CommandDecoder {
                         start: at,
                         scanned: at,
                     };
+                }
+                Phase::Message { at, remaining } => {
+                    if at > buf.len() {
+                        self.reset();
+                        continue;
+                    }
+                    if remaining == 0 {
+                        self.phase = Phase::Line {
+                            start: at,
+                            scanned: at,
+                        };
+                        continue;
+                    }
+                    let take =
+                        (buf.len() - at).min(usize::try_from(remaining).unwrap_or(usize::MAX));
+                    if take == 0 {
+                        return Ok(None);
+                    }
+                    let data = Bytes::copy_from_slice(buf.get(at..at + take).unwrap_or_default());
+                    // What was read after the literal (pipelined command text) closes the gap.
+                    buf.copy_within(at + take.., at);
+                    buf.truncate(buf.len() - take);
+                    self.phase = Phase::Message {
+                        at,
+                        remaining: remaining - take as u64,
+                    };
+                    return Ok(Some(Decoded::MessageData(data)));
                 }
                 Phase::Line { start, scanned } => {
                     if start > buf.len() {
@@ -339,10 +413,12 @@ impl CommandDecoder {
         }
         let Some(header) = header else {
             let frame = buf.split_to(line_end).freeze();
+            let streamed = std::mem::take(&mut self.streamed);
             self.reset();
             let opts = ParseOptions {
                 utf8_accept: self.config.utf8_accept,
                 max_depth: self.config.max_depth,
+                streamed: &streamed,
             };
             return match parse_command(&frame, opts) {
                 Ok(command) => Ok(Some(Decoded::Command(command))),
@@ -379,15 +455,20 @@ impl CommandDecoder {
             self.config.max_literal
         };
         // Without this a SEARCH with many literals (`BODY {1048576+}` × 100) would be
-        // buffered whole, up to `max_command_literals` per connection.
-        let command_limit = if is_append(buf) {
-            self.config.max_command_literals
+        // buffered whole, up to `max_command_literals` per connection; and so would the
+        // mailbox name of an APPEND.
+        let message = is_message_literal(buf, start);
+        let (so_far, command_limit) = if message {
+            (self.message_total, self.config.max_command_literals)
         } else {
-            self.config
-                .max_command_literals
-                .min(self.config.max_other_literals)
+            (
+                self.literal_total,
+                self.config
+                    .max_command_literals
+                    .min(self.config.max_other_literals),
+            )
         };
-        let total = self.literal_total.saturating_add(header.size);
+        let total = so_far.saturating_add(header.size);
         if header.size > limit || total > command_limit {
             buf.advance(line_end);
             self.reset();
@@ -403,7 +484,25 @@ impl CommandDecoder {
                 synchronizing: header.synchronizing,
             });
         }
-        self.literal_total = total;
+        if !message {
+            self.literal_total = total;
+        } else {
+            self.message_total = total;
+            let inline = self.message_inline.saturating_add(header.size);
+            if inline > self.config.max_inline_messages {
+                self.streamed.push(line_end);
+                self.phase = Phase::Message {
+                    at: line_end,
+                    remaining: header.size,
+                };
+                return Ok(Some(Decoded::MessageLiteral {
+                    tag,
+                    size: header.size,
+                    synchronizing: header.synchronizing,
+                }));
+            }
+            self.message_inline = inline;
+        }
         self.phase = Phase::Literal {
             at: line_end,
             remaining: header.size,
@@ -561,6 +660,27 @@ fn command_name(buf: &[u8]) -> &[u8] {
 /// are messages (RFC 9051 §6.3.12).
 fn is_append(buf: &[u8]) -> bool {
     command_name(buf).eq_ignore_ascii_case(b"APPEND")
+}
+
+/// Whether a literal announced at the end of the line starting at `start` is an APPEND
+/// message: any literal of an APPEND but a mailbox name, which can only be the first argument
+/// (`tag APPEND {n}`; RFC 9051 §9: `append = "APPEND" SP mailbox 1*append-message`, and
+/// flags and dates are never literals).
+fn is_message_literal(buf: &[u8], start: usize) -> bool {
+    if !is_append(buf) {
+        return false;
+    }
+    if start > 0 {
+        return true;
+    }
+    let name = command_name(buf);
+    // The tag, SP, the name: where the name ends in `buf`.
+    let after_name = buf
+        .iter()
+        .position(|&b| b == b' ')
+        .map_or(buf.len(), |sp| sp + 1 + name.len());
+    let rest = buf.get(after_name..).unwrap_or_default();
+    !(rest.starts_with(b" {") || rest.starts_with(b" ~{"))
 }
 
 /// Whether the command at the start of `buf` (after its tag) names a command that takes

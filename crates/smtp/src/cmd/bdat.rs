@@ -1,10 +1,10 @@
 //! BDAT (RFC 3030 CHUNKING): the decision taken when the command arrives, and the reply once
 //! its chunk has been read.
 
-use crate::body::Body;
 use crate::cmd::Outcome;
 use crate::reply::{Reply, r};
 use crate::state::{Flavor, SessionState};
+use tern_common::body::Body;
 
 /// How a command line parses as BDAT.
 #[derive(Debug, PartialEq, Eq)]
@@ -115,7 +115,7 @@ impl SessionState {
         if tx.accepted.is_empty() {
             return ChunkPlan::Discard(vec![Reply::new(554, [5, 5, 1], "No valid recipients")]);
         }
-        let so_far = tx.chunks.as_ref().map_or(0, Body::len);
+        let so_far = tx.chunks.as_ref().map_or(0, Body::received);
         if so_far.saturating_add(size as u64) > max {
             // RFC 3030 §4.2 with RFC 1870: the message would exceed the limit.
             let replies = if lmtp && last { tx.accepted.len() } else { 1 };

@@ -4,13 +4,13 @@
 
 use std::time::SystemTime;
 
-use crate::body::Message;
 use crate::cmd::Outcome;
 use crate::delivery::{Inbound, InboundKind, RecipientOutcome, RecipientStatus, Trace};
 use crate::error::SessionError;
 use crate::message::find_bare_cr_or_lf;
 use crate::reply::{Reply, r};
 use crate::state::{Flavor, SessionState, Transaction};
+use tern_common::body::Message;
 
 impl SessionState {
     pub(crate) fn handle_data(&mut self) -> Outcome {

@@ -11,11 +11,11 @@ use smtp_proto::{
 };
 use tern_store::{DsnReturn, Notify, SenderTrust};
 
-use crate::body::Message;
 use crate::delivery::RecipientStatus;
 use crate::outbound::dsn::{self as report, Dsn, DsnKind, DsnRecipient};
 use crate::reply::Reply;
 use crate::state::{Flavor, SessionState, Transaction};
+use tern_common::body::Message;
 
 /// The smtp-proto flags of MAIL that belong to DSN.
 pub(crate) const MAIL_DSN_FLAGS: u64 = MAIL_RET_FULL | MAIL_RET_HDRS;

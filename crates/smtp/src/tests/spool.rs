@@ -1,7 +1,7 @@
 //! Message text beyond the spool threshold, the memory budget, and the message deadline.
 
 use super::*;
-use crate::body::Charge;
+use tern_common::body::Charge;
 
 /// A message of about `size` octets whose lines start with dots now and then, so that
 /// stuffing meets every threshold and chunk boundary: (the text, the text dot-stuffed).

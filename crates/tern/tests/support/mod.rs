@@ -317,6 +317,30 @@ impl TestServer {
         (field("VmRSS:"), field("VmHWM:"))
     }
 
+    /// Spool files the server has open: (how many, their total size). They are unlinked, so
+    /// they are found through `/proc/<pid>/fd`, as links to `<spool>/… (deleted)`.
+    pub fn open_spool_files(&self) -> (usize, u64) {
+        // As the kernel names it in /proc/<pid>/fd.
+        let Ok(spool) = std::fs::canonicalize(self.data_dir()).map(|d| d.join("spool")) else {
+            return (0, 0);
+        };
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{}/fd", self.pid())) else {
+            return (0, 0);
+        };
+        let mut count = 0;
+        let mut size = 0;
+        for fd in fds.flatten() {
+            let Ok(target) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            if target.starts_with(&spool) {
+                count += 1;
+                size += std::fs::metadata(fd.path()).map_or(0, |m| m.len());
+            }
+        }
+        (count, size)
+    }
+
     /// Whether the server process is still running (not exited or crashed).
     pub fn is_running(&mut self) -> bool {
         match self.child.as_mut() {

@@ -98,6 +98,15 @@ impl Wire {
         }
     }
 
+    /// The next `n` octets as they come (an IMAP literal's data); fails the test at end of
+    /// stream or on timeout.
+    pub fn octets(&mut self, n: usize) -> Vec<u8> {
+        let mut octets = vec![0; n];
+        io::Read::read_exact(&mut self.reader, &mut octets)
+            .unwrap_or_else(|e| panic!("{n} octets from the server: {e}"));
+        octets
+    }
+
     /// The next line; fails the test at end of stream or on timeout.
     pub fn line(&mut self) -> String {
         match self.try_line() {

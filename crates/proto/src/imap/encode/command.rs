@@ -6,8 +6,9 @@ use bytes::BytesMut;
 
 use super::Writer;
 use crate::imap::command::{
-    AppendDataKind, Command, CommandBody, EntryType, FetchItem, FetchItems, FetchMacro,
-    ListReturnOption, ListSelectOption, SearchKey, SearchReturnOption, SelectParams, StoreAction,
+    AppendContent, AppendDataKind, Command, CommandBody, EntryType, FetchItem, FetchItems,
+    FetchMacro, ListReturnOption, ListSelectOption, SearchKey, SearchReturnOption, SelectParams,
+    StoreAction,
 };
 use crate::imap::types::{Mailbox, MailboxAttribute, Partial, StatusItem};
 
@@ -162,14 +163,19 @@ impl Writer<'_> {
                         self.date_time(date);
                     }
                     self.sp();
-                    match m.data.kind {
-                        AppendDataKind::Literal => self.literal(&m.data.content),
-                        AppendDataKind::Literal8 => self.literal8(&m.data.content),
-                        AppendDataKind::Utf8 => {
-                            self.str("UTF8 (");
-                            self.literal8(&m.data.content);
-                            self.byte(b')');
-                        }
+                    if m.data.kind == AppendDataKind::Utf8 {
+                        self.str("UTF8 (");
+                    }
+                    if m.data.kind != AppendDataKind::Literal {
+                        self.byte(b'~');
+                    }
+                    match &m.data.content {
+                        AppendContent::Octets(octets) => self.literal(octets),
+                        // The caller sends the octets (they are not here).
+                        AppendContent::Streamed(size) => self.literal_header(*size),
+                    }
+                    if m.data.kind == AppendDataKind::Utf8 {
+                        self.byte(b')');
                     }
                 }
             }

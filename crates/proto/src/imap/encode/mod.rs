@@ -132,13 +132,18 @@ impl Writer<'_> {
 
     /// `literal = "{" number64 ["+"] "}" CRLF *CHAR8`.
     fn literal(&mut self, s: &[u8]) {
+        self.literal_header(s.len() as u64);
+        self.raw(s);
+    }
+
+    /// `"{" number64 ["+"] "}" CRLF`: a literal's header without its data.
+    fn literal_header(&mut self, size: u64) {
         self.byte(b'{');
-        self.num(s.len());
+        self.num(size);
         if self.client {
             self.byte(b'+');
         }
         self.raw(b"}\r\n");
-        self.raw(s);
     }
 
     /// `literal8 = "~{" number64 ["+"] "}" CRLF *OCTET`.

@@ -4,8 +4,8 @@ use bytes::Bytes;
 
 use super::{LiteralKind, PResult, ParseError, ParseOptions, Parser};
 use crate::imap::command::{
-    AppendData, AppendDataKind, AppendMessage, Command, CommandBody, ListCommand, ListReturnOption,
-    ListSelectOption, QResyncParams, SelectParams,
+    AppendContent, AppendData, AppendDataKind, AppendMessage, Command, CommandBody, ListCommand,
+    ListReturnOption, ListSelectOption, QResyncParams, SelectParams,
 };
 use crate::imap::types::{MailboxAttribute, Secret, StatusItem, Tag, UidValidity, is_tag_char};
 
@@ -14,7 +14,7 @@ use crate::imap::types::{MailboxAttribute, Secret, StatusItem, Tag, UidValidity,
 // command = tag SP (command-any / command-auth / command-nonauth / command-select) CRLF
 pub(crate) fn parse_command(
     input: &Bytes,
-    opts: ParseOptions,
+    opts: ParseOptions<'_>,
 ) -> Result<Command, (Option<Tag>, ParseError)> {
     let mut p = Parser::new(input, opts);
     let tag = p.tag().map_err(|e| (None, e))?;
@@ -389,7 +389,7 @@ impl Parser<'_> {
                 date: None,
                 data: AppendData {
                     kind: AppendDataKind::Literal,
-                    content: Bytes::new(),
+                    content: AppendContent::Octets(Bytes::new()),
                 },
             };
             if self.peek() == Some(b'(') {
@@ -403,7 +403,7 @@ impl Parser<'_> {
             message.data = if self.eat_keyword(b"UTF8") {
                 self.sp()?;
                 self.expect(b'(', "expected ( after UTF8")?;
-                let (content, kind) = self.literal_any()?;
+                let (content, kind) = self.message_literal()?;
                 if kind != LiteralKind::Literal8 {
                     return Err("UTF8 needs a literal8".into());
                 }
@@ -415,7 +415,7 @@ impl Parser<'_> {
             } else {
                 // A literal's CHAR8 excludes NUL, but rejecting a whole message for one NUL
                 // helps nobody: it is stored as sent.
-                let (content, kind) = self.literal_any()?;
+                let (content, kind) = self.message_literal()?;
                 AppendData {
                     kind: match kind {
                         LiteralKind::Literal => AppendDataKind::Literal,

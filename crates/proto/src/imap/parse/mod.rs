@@ -14,6 +14,7 @@ use std::num::{NonZeroU32, NonZeroU64};
 
 use bytes::Bytes;
 
+use super::command::AppendContent;
 use super::types::{
     Date, DateTime, Flag, MONTHS, Mailbox, ModSeq, SeqOrUid, SequenceItem, SequenceSet,
     is_astring_char, is_atom_char, is_list_char,
@@ -34,11 +35,15 @@ impl From<&'static str> for ParseError {
 
 pub(crate) type PResult<T> = Result<T, ParseError>;
 
-/// How the parser reads names and how deep it may nest.
+/// How the parser reads names, how deep it may nest, and which APPEND message literals the
+/// decoder handed to its caller.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct ParseOptions {
+pub(crate) struct ParseOptions<'s> {
     pub utf8_accept: bool,
     pub max_depth: usize,
+    /// Offsets in the input where the data of a literal handed to the caller would have
+    /// started; the input holds none of its octets.
+    pub streamed: &'s [usize],
 }
 
 /// Whether a literal was a `literal` or a `literal8`.
@@ -51,12 +56,12 @@ pub(crate) enum LiteralKind {
 pub(crate) struct Parser<'a> {
     input: &'a Bytes,
     pos: usize,
-    opts: ParseOptions,
+    opts: ParseOptions<'a>,
     depth: usize,
 }
 
 impl<'a> Parser<'a> {
-    pub(crate) fn new(input: &'a Bytes, opts: ParseOptions) -> Parser<'a> {
+    pub(crate) fn new(input: &'a Bytes, opts: ParseOptions<'a>) -> Parser<'a> {
         Parser {
             input,
             pos: 0,
@@ -258,6 +263,15 @@ impl<'a> Parser<'a> {
     // literal  = "{" number64 ["+"] "}" CRLF *CHAR8   ; RFC 7888 adds "+"
     // literal8 = "~{" number64 ["+"] "}" CRLF *OCTET  ; RFC 3516
     fn literal_any(&mut self) -> PResult<(Bytes, LiteralKind)> {
+        match self.message_literal()? {
+            (AppendContent::Octets(data), kind) => Ok((data, kind)),
+            (AppendContent::Streamed(_), _) => Err("message literal not allowed here".into()),
+        }
+    }
+
+    /// A literal or literal8 that may be an APPEND message the decoder handed to its caller
+    /// (then the input holds only its header).
+    fn message_literal(&mut self) -> PResult<(AppendContent, LiteralKind)> {
         let kind = if self.eat(b'~') {
             LiteralKind::Literal8
         } else {
@@ -269,6 +283,9 @@ impl<'a> Parser<'a> {
         self.expect(b'}', "invalid literal")?;
         self.expect(b'\r', "expected CRLF after literal size")?;
         self.expect(b'\n', "expected CRLF after literal size")?;
+        if self.opts.streamed.contains(&self.pos) {
+            return Ok((AppendContent::Streamed(size), kind));
+        }
         let size = usize::try_from(size).map_err(|_| ParseError::from("literal too large"))?;
         let end = self
             .pos
@@ -277,7 +294,7 @@ impl<'a> Parser<'a> {
             .ok_or_else(|| ParseError::from("literal data missing"))?;
         let data = self.input.slice(self.pos..end);
         self.pos = end;
-        Ok((data, kind))
+        Ok((AppendContent::Octets(data), kind))
     }
 
     /// A `literal` (not literal8); CHAR8 excludes NUL.
@@ -588,12 +605,13 @@ fn utf8(raw: Vec<u8>) -> PResult<String> {
 mod tests {
     use super::*;
 
-    fn parser_on(input: &'static [u8]) -> (Bytes, ParseOptions) {
+    fn parser_on(input: &'static [u8]) -> (Bytes, ParseOptions<'static>) {
         (
             Bytes::from_static(input),
             ParseOptions {
                 utf8_accept: false,
                 max_depth: 4,
+                streamed: &[],
             },
         )
     }

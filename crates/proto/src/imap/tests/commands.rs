@@ -313,7 +313,10 @@ fn append_with_flags_date_and_literal() {
             assert_eq!(m.flags, vec![Flag::Seen]);
             assert_eq!(m.date.unwrap().zone_minutes, -420);
             assert_eq!(m.data.kind, AppendDataKind::Literal);
-            assert_eq!(&m.data.content[..], b"Date: x\r\n\r\nHello Joe\r\n");
+            assert_eq!(
+                m.data.content,
+                AppendContent::Octets(Bytes::from_static(b"Date: x\r\n\r\nHello Joe\r\n"))
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -333,9 +336,15 @@ fn multiappend_and_literal8_and_utf8_forms() {
                     AppendDataKind::Utf8
                 ]
             );
-            assert_eq!(messages[1].data.content, Bytes::from_static(b"b\0c"));
+            assert_eq!(
+                messages[1].data.content,
+                AppendContent::Octets(Bytes::from_static(b"b\0c"))
+            );
             assert_eq!(messages[1].flags, vec![Flag::Draft]);
-            assert_eq!(&messages[2].data.content[..], "\u{e9}".as_bytes());
+            assert_eq!(
+                messages[2].data.content,
+                AppendContent::Octets(Bytes::from("\u{e9}"))
+            );
         }
         other => panic!("{other:?}"),
     }

@@ -1,6 +1,6 @@
 //! Literals, continuations, limits and recovery.
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 use super::{decode_chunked, decode_chunked_with, feed};
 use crate::imap::*;
@@ -145,7 +145,10 @@ fn literal8_carries_nul_octets() {
             body: CommandBody::Append { messages, .. },
             ..
         })) => {
-            assert_eq!(&messages[0].data.content[..], b"\0\x01\x02\xff");
+            assert_eq!(
+                messages[0].data.content,
+                AppendContent::Octets(Bytes::from_static(b"\0\x01\x02\xff"))
+            );
             assert_eq!(messages[0].data.kind, AppendDataKind::Literal8);
         }
         other => panic!("{other:?}"),

@@ -5,6 +5,7 @@ mod commands;
 mod framing;
 mod proptests;
 mod responses;
+mod streaming;
 
 use bytes::BytesMut;
 
@@ -16,7 +17,9 @@ use super::{
 pub(super) type Outputs = Vec<Result<Decoded, DecodeError>>;
 
 /// Feeds `input` to a fresh decoder in chunks of `chunk` octets (0: all at once), calling
-/// `decode` until it needs more after each chunk. Returns the outputs and what is left over.
+/// `decode` until it needs more after each chunk. Returns the outputs and what is left over;
+/// the pieces of a message literal handed out one after another are joined into one
+/// `MessageData` (how many there are depends on the reads).
 pub(super) fn feed(config: &DecoderConfig, input: &[u8], chunk: usize) -> (Outputs, BytesMut) {
     let mut decoder = CommandDecoder::new(config.clone());
     let mut buf = BytesMut::new();
@@ -30,13 +33,25 @@ pub(super) fn feed(config: &DecoderConfig, input: &[u8], chunk: usize) -> (Outpu
         buf.extend_from_slice(piece);
         loop {
             match decoder.decode(&mut buf) {
-                Ok(Some(d)) => out.push(Ok(d)),
+                Ok(Some(d)) => push_output(&mut out, d),
                 Ok(None) => break,
                 Err(e) => out.push(Err(e)),
             }
         }
     }
     (out, buf)
+}
+
+/// Adds `decoded` to `out`, joining consecutive `MessageData` pieces into one.
+pub(super) fn push_output(out: &mut Outputs, decoded: Decoded) {
+    match (out.last_mut(), decoded) {
+        (Some(Ok(Decoded::MessageData(data))), Decoded::MessageData(more)) => {
+            let mut joined = BytesMut::from(&data[..]);
+            joined.extend_from_slice(&more);
+            *data = joined.freeze();
+        }
+        (_, decoded) => out.push(Ok(decoded)),
+    }
 }
 
 /// Feeds `input` whole and in chunks of 1, 2, 4 … 512 octets, asserts identical outputs and
@@ -71,6 +86,9 @@ pub(super) fn one_command(input: &str) -> CommandBody {
         .filter_map(|o| match o {
             Ok(Decoded::Command(c)) => Some(c),
             Ok(Decoded::NeedContinuation { .. }) => None,
+            Ok(Decoded::MessageLiteral { .. } | Decoded::MessageData(_)) => {
+                panic!("{input:?} handed out a message literal")
+            }
             Err(e) => panic!("{input:?} failed: {e:?}"),
         })
         .collect();

@@ -239,7 +239,7 @@ fn append_message() -> impl Strategy<Value = AppendMessage> {
             date,
             data: AppendData {
                 kind,
-                content: Bytes::from(content),
+                content: AppendContent::Octets(Bytes::from(content)),
             },
         })
 }
@@ -464,6 +464,8 @@ fn small_config() -> DecoderConfig {
         max_line: 150,
         max_literal: 64,
         max_command_literals: 100,
+        // APPEND messages past 5 octets are handed out (`Decoded::MessageData`).
+        max_inline_messages: 5,
         max_depth: 5,
         ..DecoderConfig::default()
     }
@@ -483,7 +485,7 @@ fn feed_cuts(config: &DecoderConfig, input: &[u8], cuts: &[usize]) -> (super::Ou
         start = start.max(cut);
         loop {
             match decoder.decode(&mut buf) {
-                Ok(Some(d)) => out.push(Ok(d)),
+                Ok(Some(d)) => super::push_output(&mut out, d),
                 Ok(None) => break,
                 Err(e) => out.push(Err(e)),
             }
@@ -522,6 +524,57 @@ proptest! {
             let ones = feed(&config, &input, 1);
             prop_assert_eq!(&whole, &ones);
         }
+    }
+
+    #[test]
+    fn a_streamed_append_is_the_inline_one_with_its_octets_handed_out(
+        tag in tag(),
+        mailbox in mailbox(),
+        messages in vec(append_message(), 1..4),
+        inline in 0u64..60,
+        chunk in 1usize..64,
+    ) {
+        let command = Command { tag, body: CommandBody::Append { mailbox, messages } };
+        let mut wire = BytesMut::new();
+        encode_command(&command, &mut wire);
+        let config = DecoderConfig { max_inline_messages: inline, ..DecoderConfig::default() };
+        let (outputs, rest) = feed(&config, &wire, chunk);
+        prop_assert!(rest.is_empty());
+        // Put the handed-out octets back where the command says they went.
+        let mut handed_out = Vec::new();
+        let mut decoded = None;
+        for output in outputs {
+            match output {
+                Ok(Decoded::MessageData(data)) => handed_out.push(data),
+                Ok(Decoded::MessageLiteral { size: 0, .. }) => handed_out.push(Bytes::new()),
+                Ok(Decoded::Command(c)) => decoded = Some(c),
+                other => prop_assert!(
+                    matches!(other, Ok(Decoded::MessageLiteral { .. })),
+                    "{other:?}"
+                ),
+            }
+        }
+        let Some(mut decoded) = decoded else {
+            return Err(TestCaseError::fail("no command"));
+        };
+        let CommandBody::Append { messages, .. } = &mut decoded.body else {
+            return Err(TestCaseError::fail("not an APPEND"));
+        };
+        let mut handed_out = handed_out.into_iter();
+        let mut kept = 0;
+        for m in messages.iter_mut() {
+            match &m.data.content {
+                AppendContent::Streamed(size) => {
+                    let data = handed_out.next().unwrap_or_default();
+                    prop_assert_eq!(data.len() as u64, *size);
+                    m.data.content = AppendContent::Octets(data);
+                }
+                AppendContent::Octets(data) => kept += data.len() as u64,
+            }
+        }
+        prop_assert!(handed_out.next().is_none());
+        prop_assert!(kept <= inline, "{kept} octets kept, {inline} allowed");
+        prop_assert_eq!(decoded, command);
     }
 
     #[test]

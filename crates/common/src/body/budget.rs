@@ -1,4 +1,5 @@
-//! The memory budget for message text, shared by every SMTP session of a server.
+//! The memory budget for message text, shared by every SMTP and IMAP session of a
+//! server.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,7 +43,7 @@ impl MemoryBudget {
 
     /// Grows `charge` to cover `bytes` if the budget has room now; never waits. False leaves
     /// `charge` as it was.
-    pub(crate) fn try_grow(&self, charge: &mut Charge, bytes: usize) -> bool {
+    pub fn try_grow(&self, charge: &mut Charge, bytes: usize) -> bool {
         let wanted = units_of(bytes as u64);
         let held = charge.units();
         if wanted <= held {
@@ -67,7 +68,7 @@ impl MemoryBudget {
     /// they hold; `None` if the time ran out. A message larger than the whole budget takes
     /// all of it (the configuration keeps the budget at least as large as the size limit).
     /// Waiters are served in order, so a large message is not starved by small ones.
-    pub(crate) async fn charge(&self, bytes: u64, within: Duration) -> Option<Charge> {
+    pub async fn charge(&self, bytes: u64, within: Duration) -> Option<Charge> {
         let units = u32::try_from(units_of(bytes).min(self.units)).unwrap_or(u32::MAX);
         let acquire = Arc::clone(&self.permits).acquire_many_owned(units);
         match tokio::time::timeout(within, acquire).await {
@@ -82,7 +83,7 @@ impl MemoryBudget {
 
 /// Part of the budget held by one message; given back when dropped.
 #[derive(Debug, Default)]
-pub(crate) struct Charge {
+pub struct Charge {
     permit: Option<OwnedSemaphorePermit>,
 }
 
@@ -92,7 +93,7 @@ impl Charge {
     }
 
     /// The octets this charge covers.
-    pub(crate) fn bytes(&self) -> u64 {
+    pub fn bytes(&self) -> u64 {
         self.units() * UNIT
     }
 }

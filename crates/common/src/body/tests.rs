@@ -1,5 +1,4 @@
 use super::*;
-use crate::message::DataText;
 
 fn spooling(dir: &tempfile::TempDir, threshold: usize, budget: u64) -> Spooling {
     Spooling {
@@ -17,18 +16,15 @@ struct Received {
     message: Message,
 }
 
-/// Receives DATA text the way the session does, `chunk` octets per read.
+/// Receives text the way a session does, `chunk` octets per read.
 async fn receive(spooling: &Spooling, input: &[u8], chunk: usize) -> Received {
-    let mut receiver = DataText::new();
     let mut body = Body::default();
     let mut most_in_memory = 0;
     for piece in input.chunks(chunk) {
-        body.make_room(piece.len() + 1, spooling).await.unwrap();
-        let mut bytes = piece.iter();
-        let done = receiver.ingest(&mut bytes, body.text());
+        body.make_room(piece.len(), spooling).await.unwrap();
+        body.text().extend_from_slice(piece);
         most_in_memory = most_in_memory.max(body.pending.capacity());
         body.settle(spooling).await.unwrap();
-        assert!(!done || bytes.as_slice().is_empty(), "text after the end");
     }
     let spooled = body.spool.is_some();
     let far = Instant::now() + Duration::from_secs(10);
@@ -40,33 +36,22 @@ async fn receive(spooling: &Spooling, input: &[u8], chunk: usize) -> Received {
     }
 }
 
-/// A message with dot-stuffed lines everywhere, so stuffing meets every chunk and threshold
-/// boundary; (the text on the wire, the text it stands for).
-fn stuffed_message(lines: usize) -> (Vec<u8>, Vec<u8>) {
-    let mut wire = Vec::new();
+/// A message of lines of varying length, so line ends meet every chunk and threshold
+/// boundary.
+fn message(lines: usize) -> Vec<u8> {
     let mut text = Vec::new();
     for n in 0..lines {
-        let line = format!("line {n} {}\r\n", "x".repeat(n % 7));
-        if n % 3 == 0 {
-            wire.extend_from_slice(b".");
-        }
-        wire.extend_from_slice(line.as_bytes());
-        text.extend_from_slice(line.as_bytes());
-        if n % 5 == 0 {
-            wire.extend_from_slice(b"..\r\n");
-            text.extend_from_slice(b".\r\n");
-        }
+        text.extend_from_slice(format!("line {n} {}\r\n", "x".repeat(n % 7)).as_bytes());
     }
-    wire.extend_from_slice(b".\r\n");
-    (wire, text)
+    text
 }
 
 #[tokio::test]
 async fn a_small_message_stays_in_memory_without_a_spool_file() {
     let dir = tempfile::tempdir().unwrap();
     let spooling = spooling(&dir, 256 * 1024, 1 << 20);
-    let (wire, text) = stuffed_message(100);
-    let received = receive(&spooling, &wire, 512).await;
+    let text = message(100);
+    let received = receive(&spooling, &text, 512).await;
     assert!(!received.spooled, "a small message was spooled");
     assert_eq!(received.message.data, text);
     assert!(
@@ -80,14 +65,14 @@ async fn a_small_message_stays_in_memory_without_a_spool_file() {
 #[tokio::test]
 async fn text_past_the_threshold_is_spooled_and_comes_back_byte_for_byte_at_every_chunk_size() {
     let dir = tempfile::tempdir().unwrap();
-    let (wire, text) = stuffed_message(400);
+    let text = message(400);
     for threshold in [1, 7, 64, 1000] {
         let spooling = spooling(&dir, threshold, 1 << 20);
-        for chunk in [1, 2, 3, 5, 64, 997, wire.len()] {
-            let received = receive(&spooling, &wire, chunk).await;
+        for chunk in [1, 2, 3, 5, 64, 997, text.len()] {
+            let received = receive(&spooling, &text, chunk).await;
             assert!(received.spooled, "threshold {threshold}, chunks of {chunk}");
             assert!(
-                received.most_in_memory <= threshold.max(chunk + 1),
+                received.most_in_memory <= threshold.max(chunk),
                 "threshold {threshold}, chunks of {chunk}: {} octets in memory",
                 received.most_in_memory
             );
@@ -106,12 +91,11 @@ async fn with_the_budget_spent_text_goes_to_the_spool_at_once_and_still_arrives_
     let spooling = spooling(&dir, 256 * 1024, 64 * 1024);
     let mut everything = Charge::default();
     assert!(spooling.budget.try_grow(&mut everything, 64 * 1024));
-    let mut receiver = DataText::new();
     let mut body = Body::default();
-    let (wire, text) = stuffed_message(300);
-    for piece in wire.chunks(1000) {
-        body.make_room(piece.len() + 1, &spooling).await.unwrap();
-        receiver.ingest(&mut piece.iter(), body.text());
+    let text = message(300);
+    for piece in text.chunks(1000) {
+        body.make_room(piece.len(), &spooling).await.unwrap();
+        body.text().extend_from_slice(piece);
         body.settle(&spooling).await.unwrap();
         assert_eq!(body.pending.capacity(), 0, "uncharged text kept in memory");
     }
@@ -131,13 +115,12 @@ async fn with_the_budget_spent_text_goes_to_the_spool_at_once_and_still_arrives_
 async fn a_spooled_message_that_gets_no_budget_before_its_deadline_fails() {
     let dir = tempfile::tempdir().unwrap();
     let spooling = spooling(&dir, 16, 16 * 1024);
-    let (wire, text) = stuffed_message(400);
+    let text = message(400);
     assert!(text.len() > 4096);
-    let mut receiver = DataText::new();
     let mut body = Body::default();
-    for piece in wire.chunks(10) {
-        body.make_room(piece.len() + 1, &spooling).await.unwrap();
-        receiver.ingest(&mut piece.iter(), body.text());
+    for piece in text.chunks(10) {
+        body.make_room(piece.len(), &spooling).await.unwrap();
+        body.text().extend_from_slice(piece);
         body.settle(&spooling).await.unwrap();
     }
     // Everything the spooled body does not hold itself (it lets go of that when it finishes).

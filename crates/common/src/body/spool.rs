@@ -77,7 +77,7 @@ impl Spool {
 
     /// A new, empty spool file (mode 0600, a name no other file has), already unlinked.
     /// Blocking: call it off the async threads.
-    pub(crate) fn create(&self) -> io::Result<File> {
+    pub fn create(&self) -> io::Result<File> {
         let mut options = OpenOptions::new();
         options.read(true).write(true).create_new(true);
         #[cfg(unix)]

@@ -1,10 +1,12 @@
-//! Message text while it arrives (DATA after dot-unstuffing, or the BDAT chunks of a
-//! transaction): in memory while it is small, in a spool file once it passes
-//! [`Spooling::threshold`], and whole in memory again only at the end of the message, for the
-//! delivery pipeline, under the server-wide [`MemoryBudget`].
+//! Message text while it arrives (SMTP DATA after dot-unstuffing, the BDAT chunks of a
+//! transaction, an IMAP APPEND literal): in memory while it is small, in a spool file once it
+//! passes [`Spooling::threshold`], and whole in memory again only at the end of the message,
+//! for the delivery pipeline or the store, under the server-wide [`MemoryBudget`]. One
+//! [`Spooling`] serves every listener of a server, so one budget bounds them all.
 //!
-//! Why memory stays bounded (the threat: unauthenticated clients each holding a message of up
-//! to `max_message_size` in memory, 50 connections per address, thousands in all):
+//! Why memory stays bounded (the threat: clients each holding a message of up to
+//! `max_message_size` in memory — unauthenticated SMTP clients, 50 connections per address,
+//! thousands in all, or authenticated IMAP clients with APPEND):
 //! - **While text arrives**, a session holds at most `threshold` octets of it (256 KiB by
 //!   default) plus one read of input (64 KiB). The in-memory part is charged to the budget as
 //!   it grows; when the budget has no room, the session writes to its spool file early instead
@@ -16,9 +18,10 @@
 //!   A spooled one lets go of everything it holds and then waits for a charge of its full size
 //!   before reading the file back, so at most the budget's worth of spooled messages is in
 //!   memory at once. Sessions waiting for budget hold none of it, so waiters cannot starve
-//!   each other into a deadlock; the wait is bounded by the transaction's deadline
-//!   (`451 4.4.5` when it runs out). The pipeline's own working copies (the message with its
-//!   trace fields, the parsed structure) are a small multiple of the text it was given.
+//!   each other into a deadlock; the wait is bounded by the transaction's deadline (SMTP
+//!   `451 4.4.5`, IMAP `NO [UNAVAILABLE]` when it runs out). The pipeline's own working
+//!   copies (the message with its trace fields, the parsed structure) are a small multiple of
+//!   the text it was given.
 //! - Small messages, the common case, never touch the disk: no file, no extra system call,
 //!   only an uncontended atomic operation on the budget's semaphore per growth of the buffer.
 
@@ -32,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-pub(crate) use budget::Charge;
+pub use budget::Charge;
 pub use budget::MemoryBudget;
 pub use spool::Spool;
 
@@ -61,6 +64,14 @@ impl Spooling {
             threshold: Spooling::DEFAULT_THRESHOLD,
         }
     }
+
+    /// The spooling of a server, for all its listeners: the spool directory
+    /// `<data_dir>/spool` (created, and emptied of what an earlier run left there) under a
+    /// budget of `limits.message_memory`.
+    pub fn from_config(config: &crate::config::Config) -> io::Result<Spooling> {
+        let spool = Spool::open(config.data_dir.join("spool"))?;
+        Ok(Spooling::new(spool, config.limits.message_memory))
+    }
 }
 
 /// The smallest buffer a message starts with: most messages fit, and a trickling client does
@@ -69,7 +80,7 @@ const MIN_CAPACITY: usize = 8 * 1024;
 
 /// The text of one message so far.
 #[derive(Debug, Default)]
-pub(crate) struct Body {
+pub struct Body {
     /// Text not in the spool file yet: the whole message while it is small.
     pending: Vec<u8>,
     /// Budget held for the capacity of `pending`.
@@ -82,7 +93,7 @@ pub(crate) struct Body {
 
 /// Why the text of a message could not be kept or given to the pipeline.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum BodyError {
+pub enum BodyError {
     /// Writing or reading the spool file failed (disk full, I/O error).
     #[error("spool: {0}")]
     Spool(#[from] io::Error),
@@ -93,19 +104,19 @@ pub(crate) enum BodyError {
 
 /// A whole message, in memory and charged to the budget until it is dropped.
 #[derive(Debug)]
-pub(crate) struct Message {
-    pub(crate) data: Bytes,
+pub struct Message {
+    pub data: Bytes,
     _charge: Charge,
 }
 
 impl Body {
-    /// Octets received so far (after dot-unstuffing).
-    pub(crate) fn len(&self) -> u64 {
+    /// Octets received so far (for DATA: after dot-unstuffing).
+    pub fn received(&self) -> u64 {
         self.spooled + self.pending.len() as u64
     }
 
     /// Where a receiver appends text, after [`Body::make_room`].
-    pub(crate) fn text(&mut self) -> &mut Vec<u8> {
+    pub fn text(&mut self) -> &mut Vec<u8> {
         &mut self.pending
     }
 
@@ -113,7 +124,7 @@ impl Body {
     /// pending text goes to the spool file first when the message would pass the threshold,
     /// or when the budget has no room (the incoming octets are then taken uncharged, and
     /// [`Body::settle`] writes them out at once).
-    pub(crate) async fn make_room(
+    pub async fn make_room(
         &mut self,
         incoming: usize,
         spooling: &Spooling,
@@ -146,7 +157,7 @@ impl Body {
 
     /// After text was appended: text past the threshold (one large read) goes to the spool
     /// file, and memory the budget does not cover goes there too and is freed.
-    pub(crate) async fn settle(&mut self, spooling: &Spooling) -> Result<(), BodyError> {
+    pub async fn settle(&mut self, spooling: &Spooling) -> Result<(), BodyError> {
         let uncharged = self.pending.capacity() as u64 > self.charge.bytes();
         if uncharged || self.pending.len() > spooling.threshold {
             self.spill(spooling).await?;
@@ -159,7 +170,7 @@ impl Body {
 
     /// The whole message for the pipeline. A message still in memory is ready as it is; a
     /// spooled one waits (until `deadline`) for budget of its full size, then is read back.
-    pub(crate) async fn finish(
+    pub async fn finish(
         mut self,
         spooling: &Spooling,
         deadline: Instant,
@@ -171,7 +182,7 @@ impl Body {
             });
         }
         self.spill(spooling).await?;
-        let len = self.len();
+        let len = self.received();
         let Some(file) = self.spool.take() else {
             // `spill` leaves a spool file behind whenever it returns Ok.
             return Err(BodyError::Spool(io::Error::other("spool file missing")));
@@ -241,7 +252,7 @@ const MAX_DEADLINE: Duration = Duration::from_secs(24 * 60 * 60);
 /// octets of the size limit. The limit, not what the client has sent, so the allowance is
 /// fixed when the transaction starts and no client can stretch it; a slow link still gets
 /// the whole allowance for a small message.
-pub(crate) fn deadline(base: Duration, rate: u64, max_message_size: u64) -> Instant {
+pub fn deadline(base: Duration, rate: u64, max_message_size: u64) -> Instant {
     let millis = max_message_size.saturating_mul(1000) / rate.max(1);
     // At most a day, so that no configuration can overflow the clock.
     Instant::now()
