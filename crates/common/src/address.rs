@@ -23,9 +23,16 @@ pub enum AddressError {
     Domain(&'static str),
 }
 
-/// A domain name, normalised to lowercase. Labels are 1–63 octets, the whole name at most
-/// 253 octets (RFC 1035 §2.3.4); labels are letters, digits and hyphens (not at either end),
-/// or UTF-8 U-labels (RFC 6531).
+/// A domain name in one spelling: lowercase, internationalised labels as A-labels (`xn--`,
+/// RFC 5890 §2.3.2.1). Labels are 1–63 octets, the whole name at most 253 octets (RFC 1035
+/// §2.3.4); labels are letters, digits and hyphens (not at either end), or UTF-8 U-labels
+/// (RFC 6531), which are converted.
+///
+/// Why A-labels: `bücher.test`, `BÜCHER.test` and `xn--bcher-kva.test` are one domain, so
+/// every comparison (local or relayed, directory keys, aliases) must see one form. The A-label
+/// is the form DNS and non-SMTPUTF8 peers use, it is ASCII (no Unicode normalisation left to
+/// get wrong in keys and paths), and decoding it checks that an `xn--` label is valid
+/// punycode (RFC 5891 §5.4), so a malformed one is a syntax error, not another domain.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Domain(String);
 
@@ -65,8 +72,20 @@ impl FromStr for Domain {
                 ));
             }
         }
-        Ok(Domain(name))
+        if name.is_ascii() && !name.split('.').any(is_a_label) {
+            return Ok(Domain(name));
+        }
+        // UTS #46 processing (case folding, NFC) and IDNA2008 validity (RFC 5891 §5.4), strict:
+        // STD3 characters only and DNS lengths, re-checked on the longer A-label form.
+        idna::domain_to_ascii_strict(&name)
+            .map(Domain)
+            .map_err(|_| AddressError::Domain("not a valid internationalized domain name"))
     }
+}
+
+/// RFC 5890 §2.3.1: an ACE prefix, case-insensitively (the name is lowercase here).
+fn is_a_label(label: &str) -> bool {
+    label.starts_with("xn--")
 }
 
 impl fmt::Display for Domain {
@@ -277,7 +296,24 @@ mod tests {
     #[test]
     fn utf8_addresses_are_accepted() {
         let a = addr("josé@exämple.com");
-        assert_eq!(a.normalized(), "josé@exämple.com");
+        assert_eq!(a.normalized(), "josé@xn--exmple-cua.com");
+    }
+
+    #[test]
+    fn every_spelling_of_an_idn_domain_is_the_a_label() {
+        for spelling in [
+            "bücher.test",
+            "BÜCHER.TEST",
+            "xn--bcher-kva.test",
+            "XN--BCHER-KVA.test.",
+        ] {
+            let domain: Domain = spelling.parse().expect(spelling);
+            assert_eq!(domain.as_str(), "xn--bcher-kva.test", "{spelling}");
+        }
+        // Not punycode (RFC 3492 §6.2) or not a valid label once decoded (RFC 5891 §5.4).
+        for bad in ["xn--a.test", "xn--bcher-kva-.test", "xn--.test"] {
+            assert!(bad.parse::<Domain>().is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! A `pct=` in a record is therefore ignored: the policy applies to every failing message.
 
 mod cache;
+mod spf_record;
 mod strip;
 
 use std::net::IpAddr;
@@ -144,17 +145,23 @@ impl Authenticator {
         // RFC 8601 §2.7.3 iprev: the PTR name must resolve back to the client address.
         let iprev = r.verify_iprev(with_caches!(c, ip)).await;
         // RFC 7208 §2.3: check HELO; §2.4: check MAIL FROM (for `<>`, postmaster@HELO).
-        let spf_helo = r
+        let mut spf_helo = r
             .verify_spf(with_caches!(c, SpfParameters::verify_ehlo(ip, helo, host)))
             .await;
+        if helo.parse::<IpAddr>().is_err() {
+            spf_helo = spf_record::checked(&r.0, helo, spf_helo).await;
+        }
         let spf_from = if mail_from.is_empty() {
             spf_helo.clone()
         } else {
-            r.verify_spf(with_caches!(
-                c,
-                SpfParameters::verify_mail_from(ip, helo, host, mail_from)
-            ))
-            .await
+            let output = r
+                .verify_spf(with_caches!(
+                    c,
+                    SpfParameters::verify_mail_from(ip, helo, host, mail_from)
+                ))
+                .await;
+            let domain = mail_from.rsplit_once('@').map_or(helo, |(_, d)| d);
+            spf_record::checked(&r.0, domain, output).await
         };
         let mut results = AuthenticationResults::new(host).with_iprev_result(&iprev, ip);
         if !helo.is_empty() && helo.parse::<IpAddr>().is_err() {

@@ -670,8 +670,12 @@ fn invalid_utf8_in_commands_is_refused_or_made_harmless() {
         wire.send(rcpt);
         assert_eq!(wire.smtp_reply(), ["550 5.1.1 User unknown"]);
     }
+    // The replacement character U+FFFD is not allowed in a domain label (IDNA2008, RFC 5892).
     wire.send(b"RCPT TO:<alice@ex\xffample.test>\r\n");
-    assert_eq!(wire.smtp_reply(), ["554 5.7.1 Relay access denied"]);
+    assert_eq!(
+        wire.smtp_reply(),
+        ["501 5.1.3 Bad recipient address syntax"]
+    );
     // An invalid EHLO name is accepted (RFC 5321 §4.1.4: no rejection for a bad name) but
     // never reaches the stored Received: header as raw bytes.
     wire.send(b"EHLO \xff\xfe\x01evil\r\n");

@@ -37,7 +37,8 @@ pub struct Config {
     /// `localhost`. Production servers should set the FQDN their MX/PTR records point at, because
     /// receivers compare it with reverse DNS.
     pub hostname: String,
-    /// Local mail domains, lowercased; they are created in the store at startup if missing.
+    /// Local mail domains, lowercased, internationalised labels as A-labels (`xn--`); they are
+    /// created in the store at startup if missing.
     /// Default: none (domains can also be added with `tern domain add`); development profile:
     /// `["localhost"]` so `postmaster@localhost` works out of the box.
     pub domains: Vec<String>,
