@@ -9,6 +9,7 @@ mod message;
 mod queue;
 pub(crate) mod schema;
 mod spam;
+mod spelling;
 mod writer;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -144,6 +145,7 @@ impl SqliteBackend {
             let mut conn = schema::open_writer(&db_path)?;
             conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
             schema::migrate(&mut conn)?;
+            spelling::normalize_domain_names(&mut conn)?;
             if let Some(owner) = &owner {
                 remove_crash_leftovers(&conn, &files2, owner)?;
             }
