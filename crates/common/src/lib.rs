@@ -13,6 +13,7 @@ pub mod disk;
 pub mod dns;
 pub mod listener;
 pub mod secret;
+pub mod session;
 pub mod stream;
 pub mod tls;
 

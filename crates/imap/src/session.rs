@@ -9,19 +9,19 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use tern_common::body::{Body, BodyError};
-use tern_common::listener::accept_tls;
 use tern_directory::LiveSession;
 use tern_proto::imap::{
     Code, Command, CommandBody, CommandDecoder, ContinueRequest, Data, Decoded, DecoderConfig,
     Response, ResponseEncoder, Status, Tag, is_idle_done,
 };
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::ImapContext;
 use crate::error::{CmdError, SessionError};
 use crate::state::{Enabled, State};
+use tern_common::session::{Conn, ReadOutcome, Wait};
 use tern_common::stream::MaybeTls;
 
 /// Replies are flushed at the latest when this much is buffered (large FETCH responses).
@@ -93,19 +93,16 @@ enum Kind {
 
 pub(crate) struct Session<S> {
     pub(crate) ctx: Arc<ImapContext>,
-    pub(crate) io: MaybeTls<S>,
+    pub(crate) conn: Conn<S>,
     pub(crate) peer: SocketAddr,
     pub(crate) shutdown: CancellationToken,
     /// The login's registration; revoked when the account's credentials change.
     pub(crate) live: Option<LiveSession>,
-    pub(crate) rbuf: BytesMut,
     pub(crate) out: Out,
     pub(crate) decoder: CommandDecoder,
     pub(crate) state: State,
     pub(crate) enabled: Enabled,
     errors: u32,
-    /// When the server began waiting for the command now arriving (see `read_more`).
-    command_started: Instant,
     /// The APPEND messages of the command now arriving that the decoder handed over
     /// (`AppendContent::Streamed`), in order; taken by `append`, dropped after any command.
     pub(crate) messages: Vec<Body>,
@@ -140,11 +137,10 @@ pub(crate) async fn run<S>(
     let decoder = new_decoder(&ctx, false);
     let mut session = Session {
         ctx,
-        io,
+        conn: Conn::new(io, 1024),
         peer,
         shutdown,
         live: None,
-        rbuf: BytesMut::with_capacity(1024),
         out: Out {
             buf: BytesMut::with_capacity(1024),
             enc: ResponseEncoder::default(),
@@ -153,7 +149,6 @@ pub(crate) async fn run<S>(
         state: State::NotAuthenticated,
         enabled: Enabled::default(),
         errors: 0,
-        command_started: Instant::now(),
         messages: Vec::new(),
         literal_deadline: None,
     };
@@ -168,7 +163,7 @@ pub(crate) async fn run<S>(
     if !session.out.buf.is_empty() {
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, session.flush()).await;
     }
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, session.io.shutdown()).await;
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, session.conn.io.shutdown()).await;
 }
 
 /// The decoder for a session before login (`authenticated` false: small literals only) or
@@ -203,10 +198,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             "Tern IMAP4rev2 ready",
         ));
         loop {
-            let command = match self.decoder.decode(&mut self.rbuf) {
+            let command = match self.decoder.decode(&mut self.conn.rbuf) {
                 Ok(Some(Decoded::Command(command))) => {
                     // Whatever follows (pipelined) is the next command, timed from now.
-                    self.command_started = Instant::now();
+                    self.conn.mark_command_start();
                     command
                 }
                 Ok(Some(Decoded::NeedContinuation { .. })) => {
@@ -410,9 +405,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     /// Whether passwords may be sent now: under TLS, or from loopback when configured.
     pub(crate) fn plaintext_allowed(&self) -> bool {
-        self.io.is_tls()
-            || (self.ctx.allow_plaintext_on_loopback
-                && tern_common::listener::is_loopback(self.peer.ip()))
+        tern_common::session::passwords_allowed(
+            self.conn.io.is_tls(),
+            self.ctx.allow_plaintext_on_loopback,
+            self.peer.ip(),
+        )
     }
 
     /// RFC 9051 §6.1.1 and the extensions of issue 4; authentication ones only before login.
@@ -420,7 +417,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let mut caps: Vec<String> = vec!["IMAP4rev1".into(), "IMAP4rev2".into()];
         if matches!(self.state, State::NotAuthenticated) {
             let plaintext = self.plaintext_allowed();
-            if !self.io.is_tls() && self.ctx.tls.is_some() {
+            if !self.conn.io.is_tls() && self.ctx.tls.is_some() {
                 caps.push("STARTTLS".into());
             }
             if !plaintext {
@@ -465,16 +462,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 
     pub(crate) async fn flush(&mut self) -> Result<(), SessionError> {
-        if self.out.buf.is_empty() {
-            self.io.flush().await?;
-        } else {
-            // A client that stops reading is dropped after the (login or autologout) timeout.
-            let timeout = self.timeout();
-            let written = self.io.write_all_within(&self.out.buf, timeout).await;
-            // After a failed write the connection is of no use: no goodbye is attempted.
-            self.out.buf.clear();
-            written?;
-        }
+        // A client that stops reading is dropped after the (login or autologout) timeout.
+        let timeout = self.timeout();
+        self.conn.flush(&mut self.out.buf, timeout).await?;
         Ok(())
     }
 
@@ -504,43 +494,43 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     pub(crate) async fn read_more(&mut self) -> Result<(), SessionError> {
         let mut idle = self.timeout();
         let mut literal_late = false;
+        let mut reserve = 4096;
         if let Some(deadline) = self.literal_deadline {
-            self.rbuf.reserve(LITERAL_READ);
+            reserve = LITERAL_READ;
             let left = deadline.saturating_duration_since(Instant::now());
             if left <= idle {
                 idle = left;
                 literal_late = true;
             }
-        } else {
-            self.rbuf.reserve(4096);
         }
-        if matches!(self.state, State::NotAuthenticated) {
-            // Before login the whole command must arrive within the login timeout, not each
-            // read, so a client trickling octets (slowloris) is cut off like an idle one.
-            // After login the autologout timer is per read: a large APPEND on a slow link
-            // may take long.
-            if self.rbuf.is_empty() && !self.decoder.is_skipping() {
-                self.command_started = Instant::now();
+        // Before login the whole command must arrive within the login timeout, not each read,
+        // so a client trickling octets (slowloris) is cut off like an idle one. After login the
+        // autologout timer is per read: a large APPEND on a slow link may take long.
+        let wait = if matches!(self.state, State::NotAuthenticated) {
+            Wait::Command {
+                skipping: self.decoder.is_skipping(),
             }
-            idle = (self.command_started + idle).saturating_duration_since(Instant::now());
-        }
-        let read = tokio::select! {
-            biased;
-            () = self.shutdown.cancelled() => None,
-            () = LiveSession::revoked_opt(self.live.as_ref()) => None,
-            r = tokio::time::timeout(idle, self.io.read_buf(&mut self.rbuf)) => Some(r),
+        } else {
+            Wait::Read
         };
-        match read {
-            None => Err(self.ended().await),
-            Some(Err(_elapsed)) if literal_late => Err(self
+        let (shutdown, live) = (&self.shutdown, self.live.as_ref());
+        let interrupt = async {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => {}
+                () = LiveSession::revoked_opt(live) => {}
+            }
+        };
+        match self.conn.read_more(reserve, wait, idle, interrupt).await? {
+            ReadOutcome::Interrupted(()) => Err(self.ended().await),
+            ReadOutcome::TimedOut if literal_late => Err(self
                 .bye("APPEND message not received in time", SessionError::Timeout)
                 .await),
-            Some(Err(_elapsed)) => Err(self
+            ReadOutcome::TimedOut => Err(self
                 .bye("Autologout; idle for too long", SessionError::Timeout)
                 .await),
-            Some(Ok(Ok(0))) => Err(SessionError::Eof),
-            Some(Ok(Ok(_))) => Ok(()),
-            Some(Ok(Err(e))) => Err(e.into()),
+            ReadOutcome::Eof => Err(SessionError::Eof),
+            ReadOutcome::Data => Ok(()),
         }
     }
 
@@ -585,7 +575,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             if body.received() >= size {
                 break Ok(());
             }
-            match self.decoder.decode(&mut self.rbuf) {
+            match self.decoder.decode(&mut self.conn.rbuf) {
                 Ok(Some(Decoded::MessageData(data))) => {
                     if let Err(e) = take_data(&mut body, &data, &spooling).await {
                         break Err(e);
@@ -639,7 +629,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// Reads one line between commands (SASL responses). `Ok(Err(e))`: over-long line.
     pub(crate) async fn read_line(&mut self) -> Result<Result<Vec<u8>, CmdError>, SessionError> {
         loop {
-            match self.decoder.decode_line(&mut self.rbuf) {
+            match self.decoder.decode_line(&mut self.conn.rbuf) {
                 Ok(Some(line)) => return Ok(Ok(line)),
                 Ok(None) => {
                     self.flush().await?;
@@ -669,7 +659,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     return Ok(Next::Continue);
                 }
             }
-            match self.decoder.decode_line(&mut self.rbuf) {
+            match self.decoder.decode_line(&mut self.conn.rbuf) {
                 Ok(Some(line)) if is_idle_done(&line) => {
                     self.finish(tag, done("IDLE terminated"), true).await?;
                     return Ok(Next::Continue);
@@ -688,46 +678,45 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             let idle = self.ctx.idle_timeout;
             let woke = {
                 let Session {
-                    io,
-                    rbuf,
+                    conn,
                     state,
                     shutdown,
                     live,
                     ..
                 } = &mut *self;
-                rbuf.reserve(1024);
                 let change = async {
                     match state {
                         State::Selected(_, mailbox) => mailbox.wait_change().await,
                         _ => std::future::pending().await,
                     }
                 };
-                tokio::select! {
-                    biased;
-                    () = shutdown.cancelled() => None,
-                    () = LiveSession::revoked_opt(live.as_ref()) => None,
-                    () = change => Some(None),
-                    r = tokio::time::timeout(idle, io.read_buf(rbuf)) => Some(Some(r)),
-                }
+                // `Some(())`: a mailbox change to report; `None`: the session ends.
+                let interrupt = async {
+                    tokio::select! {
+                        biased;
+                        () = shutdown.cancelled() => None,
+                        () = LiveSession::revoked_opt(live.as_ref()) => None,
+                        () = change => Some(()),
+                    }
+                };
+                conn.read_more(1024, Wait::Read, idle, interrupt).await?
             };
             match woke {
-                None => return Err(self.ended().await),
-                Some(None) => {}
-                Some(Some(Err(_elapsed))) => {
+                ReadOutcome::Interrupted(None) => return Err(self.ended().await),
+                ReadOutcome::Interrupted(Some(())) | ReadOutcome::Data => {}
+                ReadOutcome::TimedOut => {
                     return Err(self
                         .bye("Autologout; idle for too long", SessionError::Timeout)
                         .await);
                 }
-                Some(Some(Ok(Ok(0)))) => return Err(SessionError::Eof),
-                Some(Some(Ok(Ok(_)))) => {}
-                Some(Some(Ok(Err(e)))) => return Err(e.into()),
+                ReadOutcome::Eof => return Err(SessionError::Eof),
             }
         }
     }
 
     /// STARTTLS (RFC 9051 §6.2.1): only before login, once, with a certificate.
     fn starttls(&mut self, tag: Tag) -> Result<Next, SessionError> {
-        if self.io.is_tls() || self.ctx.tls.is_none() {
+        if self.conn.io.is_tls() || self.ctx.tls.is_none() {
             self.protocol_error(&Response::bad(Some(tag), None, "STARTTLS not available"))?;
             return Ok(Next::Continue);
         }
@@ -739,24 +728,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     async fn start_tls(&mut self) -> Result<(), SessionError> {
         self.flush().await?;
         // RFC 9051 §6.2.1 (like RFC 3207 §4.2): anything pipelined after STARTTLS came in
-        // cleartext and may have been injected; it is discarded, not executed.
-        if !self.rbuf.is_empty() {
-            debug!(
-                octets = self.rbuf.len(),
-                "discarding input pipelined after STARTTLS"
-            );
-        }
-        self.rbuf.clear();
+        // cleartext and may have been injected; `start_tls` discards it, and the decoder
+        // starts afresh.
         self.decoder = new_decoder(&self.ctx, false);
-        let (Some(acceptor), Some(plain)) = (self.ctx.tls.clone(), self.io.take_plain()) else {
+        let Some(acceptor) = self.ctx.tls.clone() else {
             return Err(SessionError::Tls(io::Error::other(
-                "no cleartext stream to upgrade",
+                "STARTTLS without a certificate",
             )));
         };
-        let tls = accept_tls(&acceptor, plain, self.ctx.tls_handshake_timeout)
+        self.conn
+            .start_tls(&acceptor, self.ctx.tls_handshake_timeout)
             .await
             .map_err(SessionError::Tls)?;
-        self.io = MaybeTls::Tls(Box::new(tls));
         debug!("TLS established");
         Ok(())
     }

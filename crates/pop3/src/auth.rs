@@ -34,7 +34,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         caps.extend(
             ["RESP-CODES", "AUTH-RESP-CODE", "PIPELINING", "EXPIRE NEVER"].map(String::from),
         );
-        if authorization && !self.io.is_tls() && self.ctx.tls.is_some() {
+        if authorization && !self.conn.io.is_tls() && self.ctx.tls.is_some() {
             caps.push("STLS".into());
         }
         caps.push("IMPLEMENTATION Tern".into());

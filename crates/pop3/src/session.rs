@@ -5,18 +5,18 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::BytesMut;
-use tern_common::listener::accept_tls;
 use tern_directory::LiveSession;
 use tern_proto::pop3::{Command, Decoder, Reply, RespCode, Secret};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
 use crate::Pop3Context;
 use crate::transaction::{self, Transaction};
+use tern_common::session::{Conn, ReadOutcome, Wait};
 use tern_common::stream::MaybeTls;
 
 /// Replies are flushed at the latest when this much is buffered (a RETR of a large message
@@ -62,18 +62,15 @@ pub(crate) enum SessionError {
 
 pub(crate) struct Session<S> {
     pub(crate) ctx: Arc<Pop3Context>,
-    pub(crate) io: MaybeTls<S>,
+    pub(crate) conn: Conn<S>,
     pub(crate) peer: SocketAddr,
     shutdown: CancellationToken,
     /// The login's registration; revoked when the account's credentials change.
     pub(crate) live: Option<LiveSession>,
-    rbuf: BytesMut,
     pub(crate) wbuf: BytesMut,
     decoder: Decoder,
     pub(crate) state: State,
     errors: u32,
-    /// When the server began waiting for the command now arriving (see `read_more`).
-    command_started: Instant,
 }
 
 /// Runs a session to its end and logs how it ended.
@@ -102,16 +99,14 @@ pub(crate) async fn run<S>(
     };
     let mut session = Session {
         ctx,
-        io,
+        conn: Conn::new(io, 1024),
         peer,
         shutdown,
         live: None,
-        rbuf: BytesMut::with_capacity(1024),
         wbuf: BytesMut::with_capacity(4096),
         decoder: Decoder::new(),
         state: State::Authorization { user: None },
         errors: 0,
-        command_started: Instant::now(),
     };
     match session.run_loop().await {
         Ok(()) => debug!("session closed after QUIT"),
@@ -126,7 +121,7 @@ pub(crate) async fn run<S>(
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, session.flush()).await;
     }
     // Dropping the session releases the maildrop lock without touching the maildrop.
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, session.io.shutdown()).await;
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, session.conn.io.shutdown()).await;
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
@@ -134,10 +129,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         // RFC 1939 §4: the greeting is a positive response.
         Reply::ok(format!("{} POP3 ready", self.ctx.hostname)).encode(&mut self.wbuf);
         loop {
-            let command = match self.decoder.decode(&mut self.rbuf) {
+            let command = match self.decoder.decode(&mut self.conn.rbuf) {
                 Ok(Some(command)) => {
                     // Whatever follows (pipelined) is the next command, timed from now.
-                    self.command_started = Instant::now();
+                    self.conn.mark_command_start();
                     command
                 }
                 Ok(None) => {
@@ -237,58 +232,56 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     /// Whether passwords may be sent now: under TLS, or from loopback when configured.
     pub(crate) fn plaintext_allowed(&self) -> bool {
-        self.io.is_tls()
-            || (self.ctx.allow_plaintext_on_loopback
-                && tern_common::listener::is_loopback(self.peer.ip()))
+        tern_common::session::passwords_allowed(
+            self.conn.io.is_tls(),
+            self.ctx.allow_plaintext_on_loopback,
+            self.peer.ip(),
+        )
     }
 
     pub(crate) async fn flush(&mut self) -> Result<(), SessionError> {
-        if self.wbuf.is_empty() {
-            self.io.flush().await?;
-        } else {
-            // A client that stops reading is dropped after the autologout time, and its
-            // maildrop lock released.
-            let written = self
-                .io
-                .write_all_within(&self.wbuf, self.ctx.idle_timeout)
-                .await;
-            // After a failed write the connection is of no use: no goodbye is attempted.
-            self.wbuf.clear();
-            written?;
-        }
+        // A client that stops reading is dropped after the autologout time, and its maildrop
+        // lock released.
+        self.conn
+            .flush(&mut self.wbuf, self.ctx.idle_timeout)
+            .await?;
         Ok(())
     }
 
     /// Reads more input, waiting at most the autologout time (RFC 1939 §3: on expiry the
     /// server closes the connection without a response and without removing messages).
     async fn read_more(&mut self) -> Result<(), SessionError> {
-        self.rbuf.reserve(4096);
         // The timer runs for a whole command line, not for each read, so a client trickling
         // octets (slowloris) is logged out like an idle one.
-        if self.rbuf.is_empty() && !self.decoder.is_skipping() {
-            self.command_started = Instant::now();
-        }
-        let idle = (self.command_started + self.ctx.idle_timeout)
-            .saturating_duration_since(Instant::now());
-        let read = tokio::select! {
-            biased;
-            () = self.shutdown.cancelled() => None,
-            () = LiveSession::revoked_opt(self.live.as_ref()) => None,
-            r = tokio::time::timeout(idle, self.io.read_buf(&mut self.rbuf)) => Some(r),
+        let wait = Wait::Command {
+            skipping: self.decoder.is_skipping(),
         };
-        match read {
-            None if self.live.as_ref().is_some_and(LiveSession::is_revoked) => {
+        let (shutdown, live) = (&self.shutdown, self.live.as_ref());
+        let interrupt = async {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => {}
+                () = LiveSession::revoked_opt(live) => {}
+            }
+        };
+        match self
+            .conn
+            .read_more(4096, wait, self.ctx.idle_timeout, interrupt)
+            .await?
+        {
+            ReadOutcome::Interrupted(())
+                if self.live.as_ref().is_some_and(LiveSession::is_revoked) =>
+            {
                 Err(self.revoked().await)
             }
-            None => {
+            ReadOutcome::Interrupted(()) => {
                 self.reply(Reply::err("Server shutting down").with_code(RespCode::SysTemp));
                 let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.flush()).await;
                 Err(SessionError::Shutdown)
             }
-            Some(Err(_elapsed)) => Err(SessionError::Timeout),
-            Some(Ok(Ok(0))) => Err(SessionError::Eof),
-            Some(Ok(Ok(_))) => Ok(()),
-            Some(Ok(Err(e))) => Err(e.into()),
+            ReadOutcome::TimedOut => Err(SessionError::Timeout),
+            ReadOutcome::Eof => Err(SessionError::Eof),
+            ReadOutcome::Data => Ok(()),
         }
     }
 
@@ -308,7 +301,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     /// exchange is over and `reply` says so.
     pub(crate) async fn read_sasl_line(&mut self) -> Result<Result<Secret, Reply>, SessionError> {
         loop {
-            match self.decoder.decode_sasl_line(&mut self.rbuf) {
+            match self.decoder.decode_sasl_line(&mut self.conn.rbuf) {
                 Ok(Some(line)) => return Ok(Ok(line)),
                 Ok(None) => {
                     self.flush().await?;
@@ -321,7 +314,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     /// STLS (RFC 2595 §4): only before login, only once, only with a certificate.
     fn stls(&mut self) -> Result<Next, SessionError> {
-        if self.io.is_tls() {
+        if self.conn.io.is_tls() {
             self.protocol_error(Reply::err("Already using TLS"))?;
             return Ok(Next::Continue);
         }
@@ -335,25 +328,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     async fn start_tls(&mut self) -> Result<(), SessionError> {
         self.flush().await?;
-        // RFC 2595 §4 (as RFC 3207 §4.2 for SMTP): commands pipelined after STLS came in
-        // cleartext and may have been injected; they are discarded, not executed.
-        if !self.rbuf.is_empty() {
-            debug!(
-                octets = self.rbuf.len(),
-                "discarding input pipelined after STLS"
-            );
-        }
-        self.rbuf.clear();
+        // RFC 2595 §4: commands pipelined after STLS came in cleartext and may have been
+        // injected; `start_tls` discards them, and the decoder starts afresh.
         self.decoder = Decoder::new();
-        let (Some(acceptor), Some(plain)) = (self.ctx.tls.clone(), self.io.take_plain()) else {
+        let Some(acceptor) = self.ctx.tls.clone() else {
             return Err(SessionError::Tls(io::Error::other(
-                "no cleartext stream to upgrade",
+                "STLS without a certificate",
             )));
         };
-        let tls = accept_tls(&acceptor, plain, self.ctx.tls_handshake_timeout)
+        self.conn
+            .start_tls(&acceptor, self.ctx.tls_handshake_timeout)
             .await
             .map_err(SessionError::Tls)?;
-        self.io = MaybeTls::Tls(Box::new(tls));
         // RFC 2595 §4: the client must discard what it learnt before; so does the server.
         self.state = State::Authorization { user: None };
         debug!("TLS established");

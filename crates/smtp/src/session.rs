@@ -8,9 +8,8 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, BytesMut};
 use smtp_proto::Request;
 use smtp_proto::request::receiver::DummyDataReceiver;
-use tern_common::listener::accept_tls;
 use tern_directory::LiveSession;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::SmtpContext;
@@ -21,6 +20,7 @@ use crate::reply::{Reply, r};
 use crate::state::{Flavor, SessionState};
 use crate::tls_info::describe_tls;
 use tern_common::body::{Body, BodyError};
+use tern_common::session::{Conn, ReadOutcome, Wait};
 use tern_common::stream::MaybeTls;
 
 /// RFC 5321 §4.5.3.1.4: a command line is at most 512 octets including CRLF.
@@ -93,33 +93,32 @@ enum Step {
     StartTls,
 }
 
+/// What ended a wait for input from outside.
+enum Interrupt {
+    Shutdown,
+    Revoked,
+}
+
 /// One SMTP, submission or LMTP session over any byte stream.
 pub(crate) struct Session<S> {
-    stream: MaybeTls<S>,
+    conn: Conn<S>,
     state: SessionState,
-    rbuf: BytesMut,
     /// Bytes of `rbuf` already searched for LF without finding one.
     scanned: usize,
-    wbuf: Vec<u8>,
+    wbuf: BytesMut,
     input: Input,
     shutdown: CancellationToken,
-    /// When the server began waiting for the command line now arriving: the whole line must
-    /// come within `command_timeout`, so a client trickling octets (slowloris) is cut off
-    /// like an idle one.
-    command_started: Instant,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     pub(crate) fn new(stream: S, state: SessionState, shutdown: CancellationToken) -> Session<S> {
         Session {
-            stream: MaybeTls::Plain(stream),
+            conn: Conn::new(MaybeTls::Plain(stream), READ_CHUNK),
             state,
-            rbuf: BytesMut::with_capacity(READ_CHUNK),
             scanned: 0,
-            wbuf: Vec::with_capacity(1024),
+            wbuf: BytesMut::with_capacity(1024),
             input: Input::Command,
             shutdown,
-            command_started: Instant::now(),
         }
     }
 
@@ -128,7 +127,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     pub(crate) async fn run(mut self, implicit_tls: bool) {
         let started = Instant::now();
         let result = self.converse(implicit_tls).await;
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.stream.shutdown()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.conn.io.shutdown()).await;
         let state = &self.state;
         match result {
             Ok(reason) => tracing::info!(
@@ -213,12 +212,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             (self.state.ctx.data_timeout, DATA_READ_CHUNK)
         } else {
             // RFC 5321 §4.5.3.2.7: the timeout is for the next command, not for each read.
-            if self.rbuf.is_empty() && !matches!(self.input, Input::SkipLine) {
-                self.command_started = Instant::now();
-            }
-            let deadline = self.command_started + self.state.ctx.command_timeout;
+            let skipping = matches!(self.input, Input::SkipLine);
+            let wait = Wait::Command { skipping };
             (
-                deadline.saturating_duration_since(Instant::now()),
+                self.conn.time_left(wait, self.state.ctx.command_timeout),
                 READ_CHUNK,
             )
         };
@@ -241,38 +238,44 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 by_deadline = true;
             }
         }
-        self.rbuf.reserve(chunk);
-        let read = tokio::select! {
-            biased;
-            () = self.shutdown.cancelled() => {
+        let (shutdown, live) = (&self.shutdown, self.state.live.as_ref());
+        let interrupt = async {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => Interrupt::Shutdown,
+                () = LiveSession::revoked_opt(live) => Interrupt::Revoked,
+            }
+        };
+        match self
+            .conn
+            .read_more(chunk, Wait::Read, timeout, interrupt)
+            .await?
+        {
+            ReadOutcome::Interrupted(Interrupt::Shutdown) => {
                 self.wbuf.extend_from_slice(
                     Reply::new(421, [4, 3, 2], "Server shutting down, try again later").bytes(),
                 );
-                return Ok(Some("shutdown"));
+                Ok(Some("shutdown"))
             }
-            () = LiveSession::revoked_opt(self.state.live.as_ref()) => {
+            ReadOutcome::Interrupted(Interrupt::Revoked) => {
                 self.revoked();
-                return Ok(Some("credentials revoked"));
+                Ok(Some("credentials revoked"))
             }
-            read = tokio::time::timeout(timeout, self.stream.read_buf(&mut self.rbuf)) => read,
-        };
-        match read {
-            Err(_) if by_deadline => Ok(Some(self.message_deadline_passed())),
+            ReadOutcome::TimedOut if by_deadline => Ok(Some(self.message_deadline_passed())),
             // RFC 5321 §4.5.3.2.7: the server closes an idle connection with 421.
-            Err(_) => {
+            ReadOutcome::TimedOut => {
                 self.wbuf.extend_from_slice(
                     Reply::new(421, [4, 4, 2], "Timeout, closing connection").bytes(),
                 );
                 Ok(Some("timeout"))
             }
-            Ok(Ok(0)) if self.input.is_message() => {
+            ReadOutcome::Eof if self.input.is_message() => {
                 // Nothing was stored: messages reach the pipeline only after the final dot.
                 tracing::info!(session = %self.state.session_id, "client disconnected during message data; message dropped");
                 Ok(Some("disconnected during DATA"))
             }
-            Ok(Ok(0)) => Ok(Some("disconnected")),
-            Ok(Ok(_)) => Ok(None),
-            Ok(Err(e)) => Err(e.into()),
+            ReadOutcome::Eof => Ok(Some("disconnected")),
+            ReadOutcome::Data => Ok(None),
         }
     }
 
@@ -309,10 +312,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     async fn flush(&mut self) -> Result<(), SessionError> {
         if !self.wbuf.is_empty() {
             // A client that stops reading its replies is dropped after the command timeout.
-            self.stream
-                .write_all_within(&self.wbuf, self.state.ctx.command_timeout)
+            self.conn
+                .flush(&mut self.wbuf, self.state.ctx.command_timeout)
                 .await?;
-            self.wbuf.clear();
         }
         Ok(())
     }
@@ -360,7 +362,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// The longest line allowed for what the buffer starts with.
     fn line_limit(&self, sasl: bool) -> usize {
         let starts = |word: &[u8]| {
-            self.rbuf.len() >= word.len() && self.rbuf[..word.len()].eq_ignore_ascii_case(word)
+            self.conn.rbuf.len() >= word.len()
+                && self.conn.rbuf[..word.len()].eq_ignore_ascii_case(word)
         };
         if sasl || starts(b"AUTH ") {
             MAX_AUTH_LINE
@@ -380,24 +383,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             Input::Command
         };
         let limit = self.line_limit(sasl);
-        let Some(pos) = memchr::memchr(b'\n', &self.rbuf[self.scanned..]).map(|p| p + self.scanned)
+        let Some(pos) =
+            memchr::memchr(b'\n', &self.conn.rbuf[self.scanned..]).map(|p| p + self.scanned)
         else {
-            if self.rbuf.len() > limit {
+            if self.conn.rbuf.len() > limit {
                 // Limits are states, not growing buffers: drop the line as it arrives.
-                self.rbuf.clear();
+                self.conn.rbuf.clear();
                 self.scanned = 0;
                 self.abandon_sasl();
                 self.input = Input::SkipLine;
                 return Ok(Step::NeedInput);
             }
-            self.scanned = self.rbuf.len();
+            self.scanned = self.conn.rbuf.len();
             self.input = restore;
             return Ok(Step::NeedInput);
         };
         self.scanned = 0;
-        let line = self.rbuf.split_to(pos + 1);
+        let line = self.conn.rbuf.split_to(pos + 1);
         // Whatever follows (pipelined) is the next command, timed from now.
-        self.command_started = Instant::now();
+        self.conn.mark_command_start();
         if line.len() > limit {
             self.abandon_sasl();
             return Ok(if self.push(&r::line_too_long()) {
@@ -477,10 +481,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 
     fn skip_line(&mut self) -> Step {
-        match memchr::memchr(b'\n', &self.rbuf) {
+        match memchr::memchr(b'\n', &self.conn.rbuf) {
             Some(pos) => {
-                self.rbuf.advance(pos + 1);
-                self.command_started = Instant::now();
+                self.conn.rbuf.advance(pos + 1);
+                self.conn.mark_command_start();
                 if self.push(&r::line_too_long()) {
                     Step::Close
                 } else {
@@ -488,7 +492,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 }
             }
             None => {
-                self.rbuf.clear();
+                self.conn.rbuf.clear();
                 self.input = Input::SkipLine;
                 Step::NeedInput
             }
@@ -498,13 +502,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     async fn data(&mut self, mut receiver: DataText, mut body: Body) -> Result<Step, SessionError> {
         let ctx = Arc::clone(&self.state.ctx);
         // Un-stuffing never adds text, except a withheld CR given back: one octet more.
-        if let Err(e) = body.make_room(self.rbuf.len() + 1, &ctx.spooling).await {
+        if let Err(e) = body
+            .make_room(self.conn.rbuf.len() + 1, &ctx.spooling)
+            .await
+        {
             return Ok(self.data_failed(receiver, &e));
         }
-        let mut bytes = self.rbuf.iter();
+        let mut bytes = self.conn.rbuf.iter();
         let done = receiver.ingest(&mut bytes, body.text());
-        let consumed = self.rbuf.len() - bytes.len();
-        self.rbuf.advance(consumed);
+        let consumed = self.conn.rbuf.len() - bytes.len();
+        self.conn.rbuf.advance(consumed);
         if body.received() > ctx.max_message_size {
             // Stop keeping the text; the rest is read and dropped (RFC 1870 §6.3).
             drop(body);
@@ -542,10 +549,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 
     fn data_discard(&mut self, mut receiver: DataText, replies: Vec<Reply>) -> Step {
-        let mut bytes = self.rbuf.iter();
+        let mut bytes = self.conn.rbuf.iter();
         let done = receiver.discard(&mut bytes);
-        let consumed = self.rbuf.len() - bytes.len();
-        self.rbuf.advance(consumed);
+        let consumed = self.conn.rbuf.len() - bytes.len();
+        self.conn.rbuf.advance(consumed);
         if done {
             self.state.tx = None;
             return self.push_all(&replies);
@@ -566,12 +573,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             return Ok(Step::Progress);
         };
         // RFC 3030 §2: exactly `size` octets, whatever they contain.
-        let take = left.min(self.rbuf.len());
+        let take = left.min(self.conn.rbuf.len());
         if let Err(e) = body.make_room(take, &ctx.spooling).await {
             return Ok(self.chunk_failed(left, last, &e));
         }
-        body.text().extend_from_slice(&self.rbuf[..take]);
-        self.rbuf.advance(take);
+        body.text().extend_from_slice(&self.conn.rbuf[..take]);
+        self.conn.rbuf.advance(take);
         let left = left - take;
         if let Err(e) = body.settle(&ctx.spooling).await {
             return Ok(self.chunk_failed(left, last, &e));
@@ -611,10 +618,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 
     fn chunk_discard(&mut self, mut receiver: DummyDataReceiver, replies: Vec<Reply>) -> Step {
-        let mut bytes = self.rbuf.iter();
+        let mut bytes = self.conn.rbuf.iter();
         let done = receiver.ingest(&mut bytes);
-        let consumed = self.rbuf.len() - bytes.len();
-        self.rbuf.advance(consumed);
+        let consumed = self.conn.rbuf.len() - bytes.len();
+        self.conn.rbuf.advance(consumed);
         if done {
             return self.push_all(&replies);
         }
@@ -670,11 +677,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// (RFC 3207 §4.2); false ends the session.
     async fn start_tls(&mut self) -> bool {
         // RFC 3207 §4.2, CVE-2011-0411: anything the client pipelined after STARTTLS was sent
-        // in cleartext before the handshake and must not be taken as a command.
-        if !self.rbuf.is_empty() {
-            tracing::info!(session = %self.state.session_id, bytes = self.rbuf.len(), "discarding input pipelined after STARTTLS");
-            self.rbuf.clear();
-        }
+        // in cleartext before the handshake; `start_tls` discards it, and framing starts afresh.
         self.scanned = 0;
         self.input = Input::Command;
         let ctx: &Arc<SmtpContext> = &self.state.ctx;
@@ -683,14 +686,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             return false;
         };
         let timeout = ctx.tls_handshake_timeout;
-        let Some(plain) = self.stream.take_plain() else {
-            return false;
-        };
-        match accept_tls(&acceptor, plain, timeout).await {
-            Ok(tls) => {
-                let description = describe_tls(&tls);
+        match self.conn.start_tls(&acceptor, timeout).await {
+            Ok(()) => {
+                let MaybeTls::Tls(tls) = &self.conn.io else {
+                    return false;
+                };
+                let description = describe_tls(tls);
                 tracing::debug!(session = %self.state.session_id, tls = %description, "TLS established");
-                self.stream = MaybeTls::Tls(Box::new(tls));
                 self.state.tls_started(description);
                 true
             }

@@ -139,9 +139,11 @@ impl SessionState {
     /// RFC 4954 §4 with RFC 3207: passwords only over TLS, or from loopback when allowed.
     pub(crate) fn auth_allowed(&self) -> bool {
         self.flavor == Flavor::Submission
-            && (self.tls.is_some()
-                || (self.ctx.allow_plaintext_on_loopback
-                    && tern_common::listener::is_loopback(self.peer.ip())))
+            && tern_common::session::passwords_allowed(
+                self.tls.is_some(),
+                self.ctx.allow_plaintext_on_loopback,
+                self.peer.ip(),
+            )
     }
 
     /// The RFC 3848 protocol word for the `Received:` header of a transaction; RFC 6531 §4.3
