@@ -10,6 +10,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use support::memory::MemoryWatch;
 use support::wire::Wire;
 use support::{PASSWORD, TestServer};
 
@@ -52,21 +53,6 @@ fn login(server: &TestServer) -> Wire {
     wire
 }
 
-/// Fails the test if the server's peak memory passed the limit; returns the peak.
-fn assert_memory_bounded(server: &TestServer, stop: &AtomicBool, what: &str) -> u64 {
-    let (rss, peak) = server.memory_kib();
-    if peak >= LIMIT_KIB {
-        stop.store(true, Ordering::SeqCst);
-        panic!(
-            "{what}: server peak memory {} MiB (now {} MiB), limit {} MiB",
-            peak / 1024,
-            rss / 1024,
-            LIMIT_KIB / 1024
-        );
-    }
-    peak
-}
-
 #[test]
 fn ten_clients_each_appending_40_mib_keep_the_server_under_150_mib_and_store_every_octet() {
     // The budget for whole messages being stored: one of these at a time (the default, 256 MiB,
@@ -80,6 +66,11 @@ fn ten_clients_each_appending_40_mib_keep_the_server_under_150_mib_and_store_eve
     let all_in_literal = Arc::new(Barrier::new(CLIENTS));
     let sent = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
+    let watch = MemoryWatch {
+        server: &server,
+        stop: &stop,
+        limit_kib: LIMIT_KIB,
+    };
     let finish = Arc::new(AtomicBool::new(false));
     let clients: Vec<_> = (0..CLIENTS)
         .map(|n| {
@@ -120,24 +111,14 @@ fn ten_clients_each_appending_40_mib_keep_the_server_under_150_mib_and_store_eve
     // While the octets stream in, and until the server has taken in all of them (each client's
     // is then in its spool file), the server's memory stays bounded.
     let expected = (CLIENTS * (MESSAGE - BLOCK - 320 * 1024)) as u64;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let arrived_peak = loop {
-        let peak = assert_memory_bounded(&server, &stop, "while 10 messages arrive");
-        let (files, spooled) = server.open_spool_files();
-        if sent.load(Ordering::SeqCst) == CLIENTS && files == CLIENTS && spooled >= expected {
-            break peak;
-        }
-        if Instant::now() > deadline {
-            stop.store(true, Ordering::SeqCst);
-            panic!(
-                "the server did not take in the messages: {} of {CLIENTS} clients done, {files} spool files, {} MiB spooled, peak {} MiB",
-                sent.load(Ordering::SeqCst),
-                spooled >> 20,
-                peak / 1024
-            );
-        }
-        thread::sleep(Duration::from_millis(100));
-    };
+    let arrived_peak = watch.until_spooled(
+        "while 10 messages arrive",
+        &sent,
+        CLIENTS,
+        expected,
+        Duration::from_secs(120),
+        Duration::from_millis(100),
+    );
     eprintln!(
         "{CLIENTS} x {} MiB mid-APPEND after {:?}: server peak {} MiB",
         MESSAGE >> 20,
@@ -148,14 +129,14 @@ fn ten_clients_each_appending_40_mib_keep_the_server_under_150_mib_and_store_eve
     // All finish at once: each message is read back and stored under the budget.
     finish.store(true, Ordering::SeqCst);
     while !clients.iter().all(|c| c.is_finished()) {
-        assert_memory_bounded(&server, &stop, "while 10 messages are stored");
+        watch.check("while 10 messages are stored");
         thread::sleep(Duration::from_millis(50));
     }
     for client in clients {
         let tagged = client.join().expect("client thread").expect("client sent");
         assert!(tagged.starts_with("a OK [APPENDUID "), "{tagged}");
     }
-    let stored_peak = assert_memory_bounded(&server, &stop, "after storing");
+    let stored_peak = watch.check("after storing");
     eprintln!(
         "stored after {:?}: server peak {} MiB",
         started.elapsed(),

@@ -10,6 +10,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use support::memory::MemoryWatch;
 use support::wire::Wire;
 use support::{PASSWORD, TestServer};
 
@@ -61,21 +62,6 @@ fn text_block(first: bool) -> Vec<u8> {
     block
 }
 
-/// Fails the test if the server's peak memory passed the limit; `what` says when.
-fn assert_memory_bounded(server: &TestServer, stop: &AtomicBool, what: &str) -> u64 {
-    let (rss, peak) = server.memory_kib();
-    if peak >= LIMIT_KIB {
-        stop.store(true, Ordering::SeqCst);
-        panic!(
-            "{what}: server peak memory {} MiB (now {} MiB), limit {} MiB",
-            peak / 1024,
-            rss / 1024,
-            LIMIT_KIB / 1024
-        );
-    }
-    peak
-}
-
 #[test]
 fn fifty_clients_each_midway_through_a_50_mib_message_keep_the_server_under_200_mib() {
     let server = TestServer::start_with(
@@ -89,6 +75,11 @@ fn fifty_clients_each_midway_through_a_50_mib_message_keep_the_server_under_200_
     let all_in_data = Arc::new(Barrier::new(CLIENTS));
     let sent = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
+    let watch = MemoryWatch {
+        server: &server,
+        stop: &stop,
+        limit_kib: LIMIT_KIB,
+    };
     let leave = Arc::new(AtomicBool::new(false));
     let clients: Vec<_> = (0..CLIENTS)
         .map(|n| {
@@ -124,24 +115,14 @@ fn fifty_clients_each_midway_through_a_50_mib_message_keep_the_server_under_200_
     // While the text streams in, and until the server has taken in all of it (every client's
     // text is then in its spool file), the server's memory stays bounded.
     let expected = (CLIENTS * (TEXT - 320 * 1024)) as u64;
-    let deadline = Instant::now() + Duration::from_secs(240);
-    let peak = loop {
-        let peak = assert_memory_bounded(&server, &stop, "while 50 messages arrive");
-        let (files, spooled) = server.open_spool_files();
-        if sent.load(Ordering::SeqCst) == CLIENTS && files == CLIENTS && spooled >= expected {
-            break peak;
-        }
-        if Instant::now() > deadline {
-            stop.store(true, Ordering::SeqCst);
-            panic!(
-                "the server did not take in the text: {} of {CLIENTS} clients done, {files} spool files, {} MiB spooled, peak {} MiB",
-                sent.load(Ordering::SeqCst),
-                spooled >> 20,
-                peak / 1024
-            );
-        }
-        thread::sleep(Duration::from_millis(200));
-    };
+    let peak = watch.until_spooled(
+        "while 50 messages arrive",
+        &sent,
+        CLIENTS,
+        expected,
+        Duration::from_secs(240),
+        Duration::from_millis(200),
+    );
     eprintln!(
         "{CLIENTS} x {} MiB mid-DATA or mid-BDAT after {:?}: server peak {} MiB",
         TEXT >> 20,

@@ -2,6 +2,7 @@
 //! with independent clients (Python's smtplib/imaplib/poplib, swaks, curl, fetchmail, ...).
 #![allow(dead_code)] // each test crate uses a different part of this module
 
+pub mod memory;
 pub mod wire;
 
 use std::collections::HashMap;
