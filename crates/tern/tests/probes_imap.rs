@@ -55,6 +55,18 @@ fn answered(wire: &mut Wire, command: &str) -> Vec<String> {
     untagged
 }
 
+/// FETCH BODYSTRUCTURE of the probe message (sequence number 2) is answered in time.
+fn bodystructure_is_answered(wire: &mut Wire) {
+    let structure = answered(wire, "FETCH 2 BODYSTRUCTURE");
+    assert!(
+        structure
+            .first()
+            .is_some_and(|l| l.starts_with("* 2 FETCH (BODYSTRUCTURE (")),
+        "{:?}",
+        structure.first().map(|l| l.get(..80))
+    );
+}
+
 /// Another client reads the normal message at once.
 fn others_are_served(server: &TestServer) {
     let started = Instant::now();
@@ -139,14 +151,7 @@ fn a_mime_tree_of_100000_parts_gets_clean_answers_within_seconds() {
     let message = many_parts(100_000, "lastneedle");
     let (server, mut wire) = seeded(&[&message]);
     let (_, peak_before) = server.memory_kib();
-    let structure = answered(&mut wire, "FETCH 2 BODYSTRUCTURE");
-    assert!(
-        structure
-            .first()
-            .is_some_and(|l| l.starts_with("* 2 FETCH (BODYSTRUCTURE (")),
-        "{:?}",
-        structure.first().map(|l| l.get(..80))
-    );
+    bodystructure_is_answered(&mut wire);
     let last = answered(&mut wire, "FETCH 2 (BODY.PEEK[100000])");
     assert_eq!(last, ["* 2 FETCH (BODY[100000] {10}", "lastneedle)"]);
     let past = answered(&mut wire, "FETCH 2 (BODY.PEEK[100001.1.1.1])");
@@ -232,14 +237,7 @@ fn rfc_2231_parameter_floods_get_clean_answers_within_seconds() {
     let message = parameter_flood(100_000);
     let (server, mut wire) = seeded(&[&message]);
     let (_, peak_before) = server.memory_kib();
-    let structure = answered(&mut wire, "FETCH 2 BODYSTRUCTURE");
-    assert!(
-        structure
-            .first()
-            .is_some_and(|l| l.starts_with("* 2 FETCH (BODYSTRUCTURE (")),
-        "{:?}",
-        structure.first().map(|l| l.get(..80))
-    );
+    bodystructure_is_answered(&mut wire);
     let part = answered(&mut wire, "FETCH 2 (BODY.PEEK[1])");
     assert_eq!(part, ["* 2 FETCH (BODY[1] {11}", "paramneedle)"]);
     assert_eq!(
